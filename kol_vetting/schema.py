@@ -221,12 +221,21 @@ def column_docs(table: str) -> list[dict[str, str]]:
     return [
         {
             "column": name,
-            "type": str(schema[name]),
+            "type": _type_name(schema[name]),
             "required": "yes" if f.is_required() else "no",
             "meaning": f.description or "",
         }
         for name, f in model.model_fields.items()
     ]
+
+
+def _type_name(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return "timestamp (UTC)"
+    if isinstance(dtype, pl.List):
+        return "list of strings"
+    return {pl.String(): "string", pl.Int64(): "integer", pl.Float64(): "number", pl.Boolean(): "boolean",
+            pl.Date(): "date"}.get(dtype, str(dtype))
 
 
 def empty_frame(table: str) -> pl.DataFrame:
@@ -249,3 +258,16 @@ def _model(table: str) -> type[BaseModel]:
         return TABLES[table].model
     except KeyError:
         raise KeyError(f"unknown table {table!r}; contract tables are {sorted(TABLES)}") from None
+
+
+def contract_markdown() -> str:
+    """The data contract as Markdown tables (the README's contract section is generated from this)."""
+    parts = []
+    for table in [*TABLES, GROUND_TRUTH_TABLE]:
+        spec = TABLES.get(table)
+        title = spec.description if spec else "Demo world only: planted anomalies and honest look-alikes."
+        key = f" Key: `{', '.join(spec.key)}`." if spec else ""
+        lines = [f"#### `{table}`", "", f"{title}{key}", "", "| column | type | required | meaning |", "|---|---|---|---|"]
+        lines += [f"| `{d['column']}` | {d['type']} | {d['required']} | {d['meaning']} |" for d in column_docs(table)]
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"

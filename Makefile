@@ -1,0 +1,46 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The root dagster.yaml is the instance config; runs from the CLI show up in `make ui`.
+export DAGSTER_HOME := $(CURDIR)
+# uv needs the system certificates on this network (else: invalid peer certificate).
+export UV_SYSTEM_CERTS := 1
+
+DEMO_CREATORS ?= 300
+DEMO_SEED ?= 7
+DEMO_DIR ?= data/demo_world
+
+.PHONY: install demo test ui bench bench-demo lock audit clean
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check uv
+	$(BIN)/uv pip install -q -p $(BIN)/python -r requirements.lock -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+## The main job on the embedded default: demo world -> DuckDB warehouse (-> scorecard, exports).
+demo: install
+	$(BIN)/kol-vetting demo --creators $(DEMO_CREATORS) --seed $(DEMO_SEED) --out $(DEMO_DIR)
+	$(BIN)/kol-vetting ingest $(DEMO_DIR)
+
+## The whole test suite.
+test: install
+	$(BIN)/python -m pytest
+
+## The Dagster UI on 127.0.0.1:3000 with the project loaded.
+ui: install
+	$(BIN)/dg dev --host 127.0.0.1 --port 3000
+
+## Demo-world generator speed and memory (10k and 100k creators).
+bench-demo: install
+	$(BIN)/kol-vetting bench-demo --creators 10000,100000 --json bench_cache/demo_bench.json
+
+## Re-resolve the pinned versions (after editing pyproject.toml).
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev -p 3.11 -o requirements.lock
+
+clean:
+	rm -rf data exports .dagster_storage history storage schedules logs .logs_queue

@@ -1,0 +1,187 @@
+"""The ``kol-vetting`` command line: a stable interface over the library and the Dagster assets.
+
+Dagster is imported lazily inside the commands that run assets, so light commands start fast.
+Every command takes ``--warehouse PATH`` (default ``data/warehouse.duckdb``, env ``KOL_WAREHOUSE``)
+and exits non-zero with one clear message on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from kol_vetting import warehouse as wh
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _progress(stage: str, fraction: float) -> None:
+    bar = "#" * int(fraction * 30)
+    print(f"\r  {stage:<28} [{bar:<30}] {fraction:5.0%}", end="" if fraction < 1 else "\n", file=sys.stderr, flush=True)
+
+
+def _instance():
+    """The Dagster instance: persistent when DAGSTER_HOME is set (runs show in the UI), else ephemeral."""
+    import dagster as dg
+
+    if os.environ.get("DAGSTER_HOME"):
+        Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def run_assets(groups: Sequence[str], run_config: dict, warehouse_path: str) -> None:
+    """Materialize the assets of ``groups`` in-process (the same code the UI runs), with their checks.
+
+    Raises CliError with the step's own message when the run fails.
+    """
+    import dagster as dg
+
+    from pipelines.definitions import defs as load_defs
+    from pipelines.resources import WarehouseResource
+
+    defs = load_defs()
+    result = dg.materialize(
+        [*(defs.assets or []), *(defs.asset_checks or [])],
+        selection=dg.AssetSelection.groups(*groups),
+        run_config=run_config,
+        resources={"warehouse": WarehouseResource(path=warehouse_path)},
+        instance=_instance(),
+        raise_on_error=False,
+    )
+    if not result.success:
+        failure = next((e for e in result.all_events if e.is_step_failure), None)
+        detail = ""
+        if failure is not None and failure.step_failure_data and failure.step_failure_data.error:
+            err = failure.step_failure_data.error
+            detail = (err.cause.message if err.cause else err.message).strip().splitlines()[-1]
+            if failure.step_failure_data.user_failure_data and failure.step_failure_data.user_failure_data.description:
+                detail = failure.step_failure_data.user_failure_data.description
+        raise CliError(f"run failed: {detail or 'see the Dagster logs'}")
+    failed_checks = [
+        e.asset_check_evaluation_data for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.asset_check_evaluation_data.passed
+    ]
+    for ev in failed_checks:
+        _say(f"  check failed: {ev.asset_key.to_user_string()}.{ev.check_name}: {ev.description}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from kol_vetting.sources.demo import generate_world
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    _say(f"Generating a demo world of {args.creators} creators (seed {args.seed}) in {out}")
+    counts = generate_world(args.creators, args.seed, out, progress=_progress)
+    _say(f"Done in {time.perf_counter() - t0:.1f}s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    print(out)
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from kol_vetting.ingest import read_source
+    from kol_vetting.sources.base import SourceError
+
+    source = Path(args.directory)
+    path = str(wh.warehouse_path(args.warehouse))
+    # Fail fast with one clear message before starting Dagster.
+    try:
+        read_source(source, args.format) if args.check_first else None
+    except SourceError as exc:
+        raise CliError(f"cannot read {exc.path}: {exc.message}") from exc
+    _say(f"Ingesting {source} ({args.format}) into {path} through Dagster")
+    run_assets(
+        ["ingest"],
+        {"ops": {"ingest_source": {"config": {"source_dir": str(source), "format": args.format}}}},
+        path,
+    )
+    with wh.connect(path, read_only=True) as con:
+        log = con.sql(
+            "SELECT \"table\", rows_read, accepted, quarantined, duplicates FROM ingest_log "
+            "WHERE ingest_id = (SELECT ingest_id FROM ingest_log ORDER BY ingested_at DESC LIMIT 1) ORDER BY \"table\""
+        ).fetchall()
+    _say(f"{'table':<18}{'read':>12}{'accepted':>12}{'quarantined':>13}{'duplicates':>12}")
+    for t, r, a, q, d in log:
+        _say(f"{t:<18}{r:>12,}{a:>12,}{q:>13,}{d:>12,}")
+    _say(f"Warehouse: {path}")
+    print(path)
+    return 0
+
+
+def cmd_bench_demo(args: argparse.Namespace) -> int:
+    from kol_vetting.sources.demo import benchmark_demo
+
+    sizes = [int(s) for s in args.creators.split(",") if s.strip()]
+    results = benchmark_demo(sizes, workdir=Path(args.workdir))
+    _say(f"{'creators':>10}{'seconds':>10}{'peak RSS MB':>13}  rows")
+    for r in results:
+        rows = {k: v for k, v in r.items() if k not in ("creators", "seconds", "peak_rss_mb")}
+        _say(f"{r['creators']:>10,}{r['seconds']:>10.1f}{r['peak_rss_mb']:>13,.0f}  {rows}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kol-vetting", description="Vet influencers before a brand pays them.")
+    parser.add_argument(
+        "--warehouse",
+        default=None,
+        help="DuckDB warehouse file (default: $KOL_WAREHOUSE or data/warehouse.duckdb)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.add_argument("--warehouse", default=argparse.SUPPRESS, help="DuckDB warehouse file")
+        p.set_defaults(func=func)
+        return p
+
+    p = add("demo", cmd_demo, "Generate a deterministic demo world (contract tables + ground_truth, Parquet).")
+    p.add_argument("--creators", type=int, default=300)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--out", default="data/demo_world")
+
+    p = add("ingest", cmd_ingest, "Load a source directory into the warehouse, quarantining bad rows.")
+    p.add_argument("directory")
+    p.add_argument("--format", choices=["canonical", "mediacrawler"], default="canonical")
+    p.set_defaults(check_first=True)
+
+    p = add("bench-demo", cmd_bench_demo, "Time the demo-world generator (wall time, peak memory).")
+    p.add_argument("--creators", default="10000,100000")
+    p.add_argument("--workdir", default="bench_cache/demo")
+    p.add_argument("--json", default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kol-vetting`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "demo" and args.creators <= 0:
+            raise CliError("--creators must be a positive number")
+        return args.func(args)
+    except CliError as exc:
+        _say(f"error: {exc}")
+        return 2
+    except wh.WarehouseError as exc:
+        _say(f"error: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        _say("interrupted; the warehouse keeps its previous tables")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

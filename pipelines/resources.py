@@ -1,0 +1,34 @@
+"""Resources injected into assets: the DuckDB warehouse and project settings."""
+
+
+import contextlib
+from collections.abc import Iterator
+
+import dagster as dg
+import duckdb
+
+from kol_vetting import warehouse
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The embedded DuckDB warehouse.
+
+    ``path`` defaults to ``$KOL_WAREHOUSE`` or ``data/warehouse.duckdb``. Writers take a
+    file lock, so two runs (a schedule tick and a marketer) serialize instead of colliding.
+    """
+
+    path: str = ""
+
+    @property
+    def resolved_path(self) -> str:
+        return str(warehouse.warehouse_path(self.path or None))
+
+    @contextlib.contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(self.path or None, read_only=read_only) as con:
+            yield con
+
+
+def default_resources() -> dict[str, object]:
+    """Resources as the UI and the CLI use them by default."""
+    return {"warehouse": WarehouseResource()}

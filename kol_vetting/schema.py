@@ -271,3 +271,21 @@ def contract_markdown() -> str:
         lines += [f"| `{d['column']}` | {d['type']} | {d['required']} | {d['meaning']} |" for d in column_docs(table)]
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# Output tables shared by the signals and the scorecard.
+# Every per-creator signal table starts with these columns (more may follow). ``risk`` is on
+# 0-100, higher is riskier; ``assessed`` False (risk null) means the data needed was absent,
+# and the scorecard says "not assessed" rather than inventing a value.
+SIGNAL_SCORE_SCHEMA = pl.Schema(
+    {
+        "creator_id": pl.String(),
+        "risk": pl.Float64(),
+        "confidence": pl.Float64(),  # 0-1: how much data stands behind the risk
+        "assessed": pl.Boolean(),
+        "reasons": pl.List(pl.String()),  # short sentences a procurement officer understands
+        "evidence_ids": pl.List(pl.String()),  # note, comment, follower ids or dates behind the reasons
+        "data_as_of": pl.Datetime("us"),
+    }
+)

@@ -53,7 +53,9 @@ class Creator(_Row):
     bio: Optional[str] = Field(None, description="Profile description.")
     category: Optional[str] = Field(None, description="Main content category (beauty, food, travel, ...).")
     location: Optional[str] = Field(None, description="IP location or city shown on the profile.")
-    follower_count: NonNegInt = Field(description="Followers (粉丝) at capture time.")
+    follower_count: Optional[NonNegInt] = Field(
+        None, description="Followers (粉丝) at capture time; unknown for authors seen only in notes (tier then 'not assessed')."
+    )
     following_count: Optional[NonNegInt] = Field(None, description="Accounts the creator follows (关注).")
     note_count: Optional[NonNegInt] = Field(None, description="Notes published, as shown on the profile.")
     verified: Optional[bool] = Field(None, description="Platform verification badge.")

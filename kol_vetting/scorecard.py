@@ -79,9 +79,11 @@ SCORECARD_SCHEMA = pl.Schema(
 
 def candidates(creators: pl.DataFrame, brief: Brief) -> pl.DataFrame:
     """Creators the brief asks to vet: category and follower-range filters from the brief."""
-    out = creators.filter(pl.col("follower_count") >= brief.min_followers)
+    # An unknown follower count stays a candidate: the scorecard then says what it could not assess.
+    known = pl.col("follower_count").is_not_null()
+    out = creators.filter(~known | (pl.col("follower_count") >= brief.min_followers))
     if brief.max_followers is not None:
-        out = out.filter(pl.col("follower_count") <= brief.max_followers)
+        out = out.filter(~known | (pl.col("follower_count") <= brief.max_followers))
     if brief.candidate_categories:
         out = out.filter(pl.col("category").is_in(brief.candidate_categories))
     return out
@@ -160,7 +162,9 @@ def build_scorecard(
     """
     cfg = brief.scorecard_config()
     weights = cfg.weights.normalised()
-    cand = candidates(creators, brief).with_columns(tier_of(pl.col("follower_count")).alias("tier"))
+    cand = candidates(creators, brief).with_columns(
+        pl.when(pl.col("follower_count").is_not_null()).then(tier_of(pl.col("follower_count"))).alias("tier")
+    )
     ids = cand.select("creator_id")
     frame = cand
     for name in SIGNALS:

@@ -136,6 +136,42 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataF
                 con.unregister(view)
 
 
+def replace_partition(
+    con: duckdb.DuckDBPyConnection, partitions: Mapping[str, pl.DataFrame], *, column: str, value: str
+) -> None:
+    """Replace the rows where ``column = value`` in each named table, all in one transaction.
+
+    Used by brief-partitioned outputs (scorecard, alignment): re-scoring one brief leaves the
+    other briefs' rows untouched. ``value`` is passed as a parameter, never interpolated.
+    """
+    names = [_check_ident(t) for t in partitions]
+    col = _check_ident(column)
+    staged = {name: f"_stage_{name}_{uuid.uuid4().hex[:8]}" for name in names}
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for name in names:
+            con.register(staged[name], partitions[name].to_arrow())
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM "{staged[name]}" LIMIT 0')
+            con.execute(f'DELETE FROM "{name}" WHERE "{col}" = ?', [value])
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{staged[name]}"')
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for view in staged.values():
+            with contextlib.suppress(Exception):
+                con.unregister(view)
+
+
+def read_partition(con: duckdb.DuckDBPyConnection, table: str, *, column: str, value: str) -> pl.DataFrame:
+    """Rows of ``table`` where ``column = value`` (parameterized)."""
+    name, col = _check_ident(table), _check_ident(column)
+    if not table_exists(con, name):
+        raise WarehouseError(f"table {name!r} is not in the warehouse yet: materialize it first")
+    return con.sql(f'SELECT * FROM "{name}" WHERE "{col}" = ?', params=[value]).pl()
+
+
 def append_rows(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
     """Append rows to a log-like table, creating it from the frame's schema if needed."""
     name = _check_ident(table)

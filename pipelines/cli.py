@@ -41,7 +41,10 @@ def _instance():
     return dg.DagsterInstance.ephemeral()
 
 
-def run_assets(groups: Sequence[str], run_config: dict, warehouse_path: str) -> None:
+def run_assets(
+    groups: Sequence[str], run_config: dict, warehouse_path: str, *, partition_key: str | None = None,
+    briefs_dir: str | None = None,
+) -> None:
     """Materialize the assets of ``groups`` in-process (the same code the UI runs), with their checks.
 
     Raises CliError with the step's own message when the run fails.
@@ -49,15 +52,23 @@ def run_assets(groups: Sequence[str], run_config: dict, warehouse_path: str) -> 
     import dagster as dg
 
     from pipelines.definitions import defs as load_defs
-    from pipelines.resources import WarehouseResource
+    from pipelines.resources import BriefLibrary, WarehouseResource, default_resources
 
     defs = load_defs()
+    resources = {**default_resources(), "warehouse": WarehouseResource(path=warehouse_path)}
+    if briefs_dir:
+        resources["briefs"] = BriefLibrary(path=briefs_dir)
+    instance = _instance()
+    if partition_key is not None:
+        instance.add_dynamic_partitions("brief", [partition_key])
     result = dg.materialize(
         [*(defs.assets or []), *(defs.asset_checks or [])],
         selection=dg.AssetSelection.groups(*groups),
-        run_config=run_config,
-        resources={"warehouse": WarehouseResource(path=warehouse_path)},
-        instance=_instance(),
+        # Dagster's DEBUG event stream drowns the CLI's own summary: warnings and errors only.
+        run_config={**run_config, "loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        resources=resources,
+        instance=instance,
+        partition_key=partition_key,
         raise_on_error=False,
     )
     if not result.success:

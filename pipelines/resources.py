@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 
 from kol_vetting import warehouse
+from kol_vetting.brief import Brief
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -31,4 +32,21 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def default_resources() -> dict[str, object]:
     """Resources as the UI and the CLI use them by default."""
-    return {"warehouse": WarehouseResource()}
+    return {"warehouse": WarehouseResource(), "briefs": BriefLibrary()}
+
+
+class BriefLibrary(dg.ConfigurableResource):
+    """The folder of brand briefs (``briefs/*.yaml``); a brief's ``name`` is its partition key."""
+
+    path: str = "briefs"
+
+    def all(self) -> dict[str, "Brief"]:
+        from kol_vetting.brief import load_briefs
+
+        return load_briefs(self.path)
+
+    def load(self, name: str) -> "Brief":
+        briefs = self.all()
+        if name not in briefs:
+            raise dg.Failure(description=f"No brief named {name!r} in {self.path}/ (have: {', '.join(briefs) or 'none'})")
+        return briefs[name]

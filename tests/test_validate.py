@@ -90,10 +90,10 @@ def test_latest_capture_wins_among_duplicates():
 
 
 def test_missing_required_column_quarantines_every_row():
-    raw = pl.DataFrame({"creator_id": ["c1", "c2"], "captured_at": ["2026-01-01", "2026-01-01"]})
-    accepted, quarantined, report = validate_table("creators", raw, now=NOW)
+    raw = pl.DataFrame({"note_id": ["n1", "n2"], "creator_id": ["c", "c"], "likes": [1, 2]})
+    accepted, quarantined, report = validate_table("notes", raw, now=NOW)
     assert accepted.height == 0 and quarantined.height == 2
-    assert quarantined["reason"].str.contains("follower_count").all()
+    assert quarantined["reason"].str.contains("published_at").all()
 
 
 def test_source_report_reconciles_including_reader_quarantine():

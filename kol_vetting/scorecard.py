@@ -279,6 +279,7 @@ def evidence_table(
     signals: Mapping[str, pl.DataFrame | None],
     notes: pl.DataFrame,
     comments: pl.DataFrame | None = None,
+    follower_samples: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per piece of evidence behind a scored creator: signal, reason, id, link, date.
 
@@ -323,6 +324,12 @@ def evidence_table(
         out = out.join(comment_links, on="evidence_id", how="left")
     else:
         out = out.with_columns(pl.lit(None, pl.String).alias("_url_c"), pl.lit(None, pl.Datetime("us")).alias("_date_c"))
+    followers = (
+        follower_samples.select(pl.col("follower_id").alias("evidence_id")).unique()
+        if follower_samples is not None and not follower_samples.is_empty()
+        else pl.DataFrame(schema={"evidence_id": pl.String})
+    )
+    out = out.join(followers.with_columns(pl.lit(True).alias("_is_follower")), on="evidence_id", how="left")
     as_date = pl.col("evidence_id").str.to_date("%Y-%m-%d", strict=False)
     return out.select(
         pl.lit(brief).alias("brief"),
@@ -332,6 +339,7 @@ def evidence_table(
         "evidence_id",
         pl.when(pl.col("_kind_n").is_not_null()).then(pl.lit("note"))
         .when(pl.col("_date_c").is_not_null()).then(pl.lit("comment"))
+        .when(pl.col("_is_follower").fill_null(False)).then(pl.lit("follower"))
         .when(as_date.is_not_null()).then(pl.lit("date"))
         .otherwise(pl.lit("other"))
         .alias("kind"),

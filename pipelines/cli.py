@@ -130,6 +130,51 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_vet(args: argparse.Namespace) -> int:
+    from kol_vetting.brief import BriefError, load_brief
+
+    path = str(wh.warehouse_path(args.warehouse))
+    if not Path(path).exists():
+        raise CliError(f"no warehouse at {path}: run `kol-vetting ingest DIR` first")
+    briefs = []
+    for file in args.brief:
+        try:
+            briefs.append((Path(file), load_brief(file)))
+        except BriefError as exc:
+            raise CliError(str(exc)) from exc
+    signal_groups = [g for g in ("signals",) if _has_group(g)]
+    if signal_groups and not args.skip_signals:
+        _say("Computing signals (authenticity, controversy, disclosure) ...")
+        run_assets(signal_groups, {}, path)
+    out_dir = args.out or "exports"
+    for file, brief in briefs:
+        _say(f"Vetting for brief {brief.name} ({brief.brand}) ...")
+        run_assets(
+            [g for g in ("alignment", "scorecard", "exports") if _has_group(g)],
+            {"ops": {"scorecard_exports": {"config": {"out_dir": out_dir}}}},
+            path,
+            partition_key=brief.name,
+            briefs_dir=str(file.parent),
+        )
+        with wh.connect(path, read_only=True) as con:
+            counts = con.sql(
+                "SELECT decision, count(*) FROM scorecard WHERE brief = ? GROUP BY 1 ORDER BY 1", params=[brief.name]
+            ).fetchall()
+        _say("  " + ", ".join(f"{d}: {n}" for d, n in counts))
+        target = Path(out_dir) / brief.name
+        _say(f"  Excel:    {target / 'scorecard.xlsx'}")
+        _say(f"  Dossiers: {target / 'dossiers' / 'index.html'}")
+        print(target)
+    return 0
+
+
+def _has_group(group: str) -> bool:
+    from pipelines.definitions import defs as load_defs
+
+    defs = load_defs()
+    return any(group in a.group_names_by_key.values() for a in defs.assets or [])
+
+
 def cmd_bench_demo(args: argparse.Namespace) -> int:
     from kol_vetting.sources.demo import benchmark_demo
 
@@ -168,6 +213,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("directory")
     p.add_argument("--format", choices=["canonical", "mediacrawler"], default="canonical")
     p.set_defaults(check_first=True)
+
+    p = add("vet", cmd_vet, "Compute signals, the scorecard and the procurement exports for one or more briefs.")
+    p.add_argument("--brief", nargs="+", required=True, help="brief YAML file(s), e.g. briefs/*.yaml")
+    p.add_argument("--out", default=None, help="exports folder (default: exports/)")
+    p.add_argument("--skip-signals", action="store_true", help="reuse the signals already in the warehouse")
 
     p = add("bench-demo", cmd_bench_demo, "Time the demo-world generator (wall time, peak memory).")
     p.add_argument("--creators", default="10000,100000")

@@ -123,7 +123,7 @@ def neutralise_cell(value: str | None) -> str | None:
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
-def _neutralise_expr(col: str) -> pl.Expr:
+def neutralise_expr(col: str) -> pl.Expr:
     """Polars version of :func:`neutralise_cell` over a String column."""
     c = pl.col(col)
     return pl.when(c.str.contains(_FORMULA_START_RE)).then(pl.lit("'") + c).otherwise(c).alias(col)
@@ -394,7 +394,7 @@ def summary_table(
     )
     cols = _summary_columns(brief, _currency_header(sc, brief))
     out = sc.select([c.expr.alias(c.header) for c in cols])
-    return out.with_columns([_neutralise_expr(c.header) for c in cols if c.kind == "text"])
+    return out.with_columns([neutralise_expr(c.header) for c in cols if c.kind == "text"])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -159,7 +159,7 @@ def _describe(value: pl.Expr) -> pl.Expr:
 
 
 def validate_table(
-    table: str, raw: pl.DataFrame, *, now: dt.datetime | None = None
+    table: str, raw: pl.DataFrame, *, now: dt.datetime | None = None, keep_source: bool = False
 ) -> tuple[pl.DataFrame, pl.DataFrame, TableReport]:
     """Validate one raw table.
 
@@ -168,6 +168,7 @@ def validate_table(
     table: contract table name (see :data:`kol_vetting.schema.TABLES`).
     raw: frame with contract column names (any dtypes), optionally ``_source_file``/``_source_row``.
     now: reference time for "in the future" checks (default: current UTC time).
+    keep_source: keep ``_source_file`` and ``_source_row`` on accepted rows (to restore input order).
 
     Returns
     -------
@@ -292,7 +293,8 @@ def validate_table(
              pl.lit(": superseded by a later capture")]
         ).alias("_reason")
     )
-    accepted = good.filter(pl.col("_keep")).select(target.names()).sort(list(spec.key))
+    extra = [SOURCE_FILE, SOURCE_ROW] if keep_source else []
+    accepted = good.filter(pl.col("_keep")).select([*target.names(), *extra]).sort(list(spec.key))
 
     quarantined = pl.concat([bad, dups], how="diagonal_relaxed").select(
         pl.col(SOURCE_FILE).alias("source_file"),

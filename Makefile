@@ -11,7 +11,7 @@ DEMO_CREATORS ?= 300
 DEMO_SEED ?= 7
 DEMO_DIR ?= data/demo_world
 
-.PHONY: install demo test ui bench bench-demo lock audit clean
+.PHONY: install browser demo test ui bench bench-demo lock audit clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 	touch $@
 
 install: $(BIN)/.installed
+
+## A real browser for the UI tests: Debian's chromium (Playwright cannot download its own here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium fonts-wqy-zenhei >/dev/null)
 
 ## The main job on the embedded default: demo world -> DuckDB warehouse -> signals -> scorecards -> exports.
 demo: install
@@ -31,7 +35,7 @@ demo: install
 	@echo "Exports:    $(CURDIR)/exports/<brief>/scorecard.xlsx and dossiers/index.html"
 
 ## The whole test suite.
-test: install
+test: install browser
 	$(BIN)/python -m pytest
 
 ## The Dagster UI on 127.0.0.1:3000 with the project loaded.

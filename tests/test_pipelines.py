@@ -33,7 +33,7 @@ def test_definitions_load_with_expected_assets_checks_and_resources():
 
 def _ingest(db, source, fmt="canonical"):
     return dg.materialize(
-        [ingest_source, *ingest_checks],
+        [ingest_source, ingest_checks],
         run_config={"ops": {"ingest_source": {"config": {"source_dir": str(source), "format": fmt}}}},
         resources={"warehouse": WarehouseResource(path=str(db))},
         raise_on_error=False,

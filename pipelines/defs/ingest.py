@@ -90,31 +90,29 @@ def ingest_source(context: dg.AssetExecutionContext, config: IngestConfig, wareh
         yield dg.MaterializeResult(asset_key=table, metadata=meta)
 
 
-def _make_check(table: str, check_name: str) -> dg.AssetChecksDefinition:
-    func = CHECKS[check_name]
-
-    @dg.asset_check(
-        asset=table,
-        name=check_name,
-        description=(func.__doc__ or "").strip().splitlines()[0],
-        blocking=False,
-    )
-    def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with warehouse.connect(read_only=True) as con:
-            outcome = func(con, table)
-        return dg.AssetCheckResult(
-            passed=outcome.passed,
-            description=outcome.summary,
-            metadata=dict(outcome.figures),
-            severity=dg.AssetCheckSeverity.ERROR,
-        )
-
-    return _check
-
-
-ingest_checks = [_make_check(t, c) for t in schema.TABLES for c in CHECKS]
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(name, asset=table, description=(func.__doc__ or "").strip().splitlines()[0])
+        for table in schema.TABLES
+        for name, func in CHECKS.items()
+    ],
+    can_subset=True,
+)
+def ingest_checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    """Data-quality checks of every loaded table, in one step (one warehouse connection)."""
+    with warehouse.connect(read_only=True) as con:
+        for key in context.selected_asset_check_keys:
+            outcome = CHECKS[key.name](con, key.asset_key.to_user_string())
+            yield dg.AssetCheckResult(
+                asset_key=key.asset_key,
+                check_name=key.name,
+                passed=outcome.passed,
+                description=outcome.summary,
+                metadata=dict(outcome.figures),
+                severity=dg.AssetCheckSeverity.ERROR,
+            )
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[ingest_source], asset_checks=ingest_checks)
+    return dg.Definitions(assets=[ingest_source], asset_checks=[ingest_checks])

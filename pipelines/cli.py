@@ -192,7 +192,11 @@ def cmd_score_followers(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from kol_vetting.signals.train_followers import TrainingDataError, train_follower_model
-    from kol_vetting.text.train_text import DatasetsMissingError, default_datasets_dir, train_text_models
+    from kol_vetting.text.train_text import (
+        DatasetsMissingError,
+        default_datasets_dir,
+        train_text_models,
+    )
 
     datasets = Path(args.datasets) if args.datasets else default_datasets_dir()
     out = Path(args.out)
@@ -215,6 +219,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     summary = {"follower_classifier": followers.get("ig_test", followers.get("summary")), "text": {
         k: (v.get("heldout") if isinstance(v, dict) else v) for k, v in text.items()}}
     print(json.dumps(summary, indent=2, default=str, ensure_ascii=False)[:4000])
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    results: dict[str, object] = {}
+    workdir = Path(args.workdir)
+    if args.what in ("authenticity", "all"):
+        from kol_vetting.signals.evaluate_authenticity import evaluate_authenticity, format_report
+
+        _say(f"Evaluating authenticity on a demo world of {args.creators} creators, seed {args.seed} ...")
+        r = evaluate_authenticity(args.seed, args.creators, workdir, verbose=False)
+        _say(format_report(r))
+        results["authenticity"] = r
+    if args.what in ("content", "all"):
+        from kol_vetting.signals.evaluate_content import evaluate_content, format_content_report
+
+        _say(f"Evaluating content risk on a demo world of {args.creators} creators, seed {args.seed} ...")
+        r = evaluate_content(args.seed, args.creators, workdir)
+        _say(format_content_report(r))
+        results["content"] = r
+    if args.what in ("alignment", "all"):
+        from kol_vetting.signals.alignment import evaluate_alignment
+
+        _say(f"Evaluating alignment (competitor conflicts) on seed {args.seed} ...")
+        r = evaluate_alignment(args.seed, args.creators, workdir)
+        _say(json.dumps(r, indent=2, default=str, ensure_ascii=False))
+        results["alignment"] = r
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str, ensure_ascii=False))
+        _say(f"Figures written to {args.json}")
     return 0
 
 
@@ -270,6 +304,13 @@ def _parser() -> argparse.ArgumentParser:
     p = add("train", cmd_train, "Rebuild the models in models/ reproducibly from the public labeled datasets.")
     p.add_argument("--datasets", default=None, help="datasets folder (default: $KOL_VETTING_DATASETS or ../shared/datasets)")
     p.add_argument("--out", default="models")
+
+    p = add("evaluate", cmd_evaluate, "Measure the signals against a demo world's ground truth (seed unseen in tuning).")
+    p.add_argument("what", choices=["authenticity", "content", "alignment", "all"])
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--creators", type=int, default=400)
+    p.add_argument("--workdir", default="bench_cache/eval")
+    p.add_argument("--json", default=None)
 
     p = add("bench-demo", cmd_bench_demo, "Time the demo-world generator (wall time, peak memory).")
     p.add_argument("--creators", default="10000,100000")

@@ -3,7 +3,6 @@
 Both are partitioned by brief (dynamic partitions: the brief sensor adds one per brief file).
 """
 
-import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -12,6 +11,8 @@ import polars as pl
 from kol_vetting import warehouse as wh
 from kol_vetting.brief import SIGNALS
 from kol_vetting.scorecard import DECISION_LABELS, build_scorecard, evidence_table
+from pipelines.io import data_as_of
+from pipelines.metadata import markdown_table, risk_histogram
 from pipelines.resources import BriefLibrary, WarehouseResource
 
 brief_partitions = dg.DynamicPartitionsDefinition(name="brief")
@@ -33,22 +34,12 @@ def _read_signals(con, brief_name: str) -> dict[str, pl.DataFrame | None]:
     return out
 
 
-def _markdown_table(df: pl.DataFrame, columns: list[str], n: int = 10) -> str:
-    # Text from the data goes into Markdown: strip the characters that would break the table.
-    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    rows = []
-    for r in df.head(n).select(columns).iter_rows():
-        cells = [str(v).replace("|", "/").replace("\n", " ")[:80] if v is not None else "" for v in r]
-        rows.append("| " + " | ".join(cells) + " |")
-    return head + "\n".join(rows)
-
-
 @dg.asset(
     group_name="scorecard",
     partitions_def=brief_partitions,
     kinds={"duckdb", "polars"},
     owners=["team:brand-safety"],
-    deps=["creators", "notes"],
+    deps=["creators", "notes", "authenticity_scores"],
     pool="warehouse",
     description=(
         "The vetting scorecard of one brief: per candidate creator, sub-scores (authenticity, "
@@ -61,7 +52,7 @@ def scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource, b
     with warehouse.connect() as con:
         creators, notes = wh.read_table(con, "creators"), wh.read_table(con, "notes")
         signals = _read_signals(con, brief.name)
-        as_of = notes["published_at"].max() if notes.height else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        as_of = data_as_of(con)
         card = build_scorecard(brief, creators, notes, signals, as_of=as_of)
         comments = wh.read_table(con, "comments")
         evidence = evidence_table(card, signals, notes, comments, wh.read_table(con, "follower_samples"))
@@ -73,9 +64,10 @@ def scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource, b
         metadata={
             "dagster/row_count": card.height,
             **{f"decision: {k}": v for k, v in sorted(by_decision.items())},
-            "needs attention (reject / review first)": dg.MetadataValue.md(_markdown_table(card, cols)),
-            "best (lowest risk)": dg.MetadataValue.md(_markdown_table(card.sort("overall_risk", nulls_last=True), cols)),
+            "needs attention (reject / review first)": dg.MetadataValue.md(markdown_table(card, cols)),
+            "best (lowest risk)": dg.MetadataValue.md(markdown_table(card.sort("overall_risk", nulls_last=True), cols)),
             "not assessed": ", ".join(s for s in SIGNALS if signals.get(s) is None) or "none",
+            "risk distribution": risk_histogram(card["overall_risk"], f"overall risk, brief {brief.name}"),
         }
     )
 

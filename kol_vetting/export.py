@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import html
 import io
+import json
 import math
 import os
 import re
@@ -712,8 +713,71 @@ def _write_brief_sheet(
         r += 1
 
 
+def _write_portfolio_sheet(wb: xlsxwriter.Workbook, doc: Mapping[str, Any], fmt: Mapping[str, Any]) -> None:
+    """Sheet "Portfolio": the recommended selection, totals, runners-up and the naive baselines.
+
+    ``doc`` is :meth:`kol_vetting.portfolio.PortfolioResult.to_json` output; every string goes
+    through the same neutralising cell writer as the other sheets.
+    """
+    ws = wb.add_worksheet("Portfolio")
+    ws.set_column(0, 0, 26)
+    ws.set_column(1, 6, 16)
+    ws.set_column(7, 7, 80)
+    ws.write_string(0, 0, "Recommended portfolio", fmt["title"])
+    facts = [
+        ("Status", doc.get("status")),
+        ("Budget", doc.get("budget")),
+        ("Total cost", doc.get("total_cost")),
+        ("Expected engagement", doc.get("expected_engagement")),
+        ("Expected unique reach", doc.get("expected_unique_reach")),
+        ("Average frequency", doc.get("average_frequency")),
+        ("Average risk", doc.get("average_risk")),
+        ("Optimality gap", doc.get("optimality_gap")),
+    ]
+    row = 2
+    for key, value in facts:
+        ws.write_string(row, 0, key, fmt["key"])
+        _write_cell(ws, row, 1, value, "money" if isinstance(value, float) else "text", fmt)
+        row += 1
+    if doc.get("infeasible"):
+        ws.write_string(row, 0, "Infeasible", fmt["key"])
+        _write_cell(ws, row, 1, json.dumps(doc["infeasible"], ensure_ascii=False, default=str), "text", fmt)
+        row += 1
+    row += 1
+    header = ["Creator", "Name", "Tier", "Cost", "Expected engagement", "Risk", "", "Why chosen"]
+    ws.write_row(row, 0, header, fmt["header"])
+    ws.freeze_panes(row + 1, 0)
+    row += 1
+    for item in doc.get("selected", []):
+        values = [item.get("creator_id"), item.get("display_name"), item.get("tier"), item.get("cost"),
+                  item.get("expected_engagement"), item.get("risk"), None, item.get("why")]
+        kinds = ["text", "text", "text", "money", "int", "float1", "text", "text"]
+        for col, (v, k) in enumerate(zip(values, kinds)):
+            _write_cell(ws, row, col, v, k, fmt)
+        row += 1
+    row += 1
+    ws.write_string(row, 0, "Runners-up and why they were not chosen", fmt["section"])
+    row += 1
+    for item in doc.get("runners_up", []):
+        _write_cell(ws, row, 0, item.get("creator_id"), "text", fmt)
+        _write_cell(ws, row, 7, item.get("why_not"), "text", fmt)
+        row += 1
+    row += 1
+    ws.write_string(row, 0, "Naive baselines on the same pool and budget", fmt["section"])
+    row += 1
+    ws.write_row(row, 0, ["Baseline", "Total cost", "Expected engagement", "Unique reach", "Cost per engagement", "Average risk"], fmt["header"])
+    row += 1
+    for b in doc.get("baselines", []):
+        values = [b.get("name"), b.get("total_cost"), b.get("expected_engagement"), b.get("expected_unique_reach"),
+                  b.get("cost_per_engagement"), b.get("average_risk")]
+        for col, (v, k) in enumerate(zip(values, ["text", "money", "int", "int", "float2", "float1"])):
+            _write_cell(ws, row, col, v, k, fmt)
+        row += 1
+
+
 def write_xlsx(
-    path: Path, sc: pl.DataFrame, ev: pl.DataFrame, brief: Brief, dossier_links: Mapping[str, str]
+    path: Path, sc: pl.DataFrame, ev: pl.DataFrame, brief: Brief, dossier_links: Mapping[str, str],
+    portfolio: Mapping[str, Any] | None = None,
 ) -> None:
     """Write the workbook (sheets Scorecard, Evidence, Brief & method) to ``path``.
 
@@ -746,6 +810,8 @@ def write_xlsx(
         fmt = _formats(wb)
         _write_scorecard_sheet(wb, table, cols, "Dossier", fmt)
         _write_evidence_sheet(wb, sc, ev, fmt)
+        if portfolio is not None:
+            _write_portfolio_sheet(wb, portfolio, fmt)
         _write_brief_sheet(wb, brief, as_of if isinstance(as_of, dt.datetime) else None, fmt)
     finally:
         wb.close()
@@ -1188,6 +1254,7 @@ def export_scorecard(
     notes: pl.DataFrame | None = None,
     pseudonymise: bool = True,
     max_dossiers: int | None = None,
+    portfolio: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write the procurement exports of one brief's scorecard into ``out_dir``.
 
@@ -1199,6 +1266,7 @@ def export_scorecard(
       follower_history, notes: contract tables for the dossier plots (optional).
       pseudonymise: replace follower and comment ids by salted pseudonyms (salt: brief name).
       max_dossiers: write dossiers for the first N creators only (rejects first); default all.
+      portfolio: the brief's portfolio JSON (PortfolioResult.to_json()); adds a "Portfolio" sheet.
 
     Out: paths by key: "xlsx", "csv", "parquet", "dossiers" (folder) and "index" (dossiers/index.html).
 
@@ -1225,7 +1293,7 @@ def export_scorecard(
         links = {cid: f"dossiers/{name}" for cid, name in files.items()}
         write_parquet(staging / "scorecard.parquet", sc)
         write_csv(staging / "scorecard.csv", sc, brief, links)
-        write_xlsx(staging / "scorecard.xlsx", sc, ev, brief, links)
+        write_xlsx(staging / "scorecard.xlsx", sc, ev, brief, links, portfolio)
         out_dir.mkdir(parents=True, exist_ok=True)
         _swap_in(staging, out_dir)
     finally:

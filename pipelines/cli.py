@@ -150,8 +150,8 @@ def cmd_vet(args: argparse.Namespace) -> int:
     for file, brief in briefs:
         _say(f"Vetting for brief {brief.name} ({brief.brand}) ...")
         run_assets(
-            [g for g in ("alignment", "scorecard", "exports") if _has_group(g)],
-            {"ops": {"scorecard_exports": {"config": {"out_dir": out_dir}}}},
+            [g for g in ("brief_fit", "scorecard", "portfolio", "exports") if _has_group(g)],
+            {"ops": {"scorecard_exports": {"config": {"out_dir": out_dir}}, "portfolio": {"config": {"out_dir": out_dir}}}},
             path,
             partition_key=brief.name,
             briefs_dir=str(file.parent),
@@ -162,9 +162,41 @@ def cmd_vet(args: argparse.Namespace) -> int:
             ).fetchall()
         _say("  " + ", ".join(f"{d}: {n}" for d, n in counts))
         target = Path(out_dir) / brief.name
-        _say(f"  Excel:    {target / 'scorecard.xlsx'}")
-        _say(f"  Dossiers: {target / 'dossiers' / 'index.html'}")
+        _say(f"  Excel:     {target / 'scorecard.xlsx'}")
+        if (target / "portfolio.json").exists():
+            _say(f"  Portfolio: {target / 'portfolio.json'}")
+        _say(f"  Dossiers:  {target / 'dossiers' / 'index.html'}")
         print(target)
+    return 0
+
+
+def cmd_portfolio(args: argparse.Namespace) -> int:
+    from kol_vetting.brief import BriefError, load_brief
+
+    path = str(wh.warehouse_path(args.warehouse))
+    if not Path(path).exists():
+        raise CliError(f"no warehouse at {path}: run `kol-vetting ingest DIR` and `kol-vetting vet` first")
+    try:
+        brief = load_brief(args.brief)
+    except BriefError as exc:
+        raise CliError(str(exc)) from exc
+    with wh.connect(path, read_only=True) as con:
+        scored = wh.table_exists(con, "scorecard") and wh.scalar(
+            con, "SELECT count(*) FROM scorecard WHERE brief = ?", [brief.name]
+        )
+    if not scored:
+        raise CliError(f"no scorecard for brief {brief.name!r} yet: run `kol-vetting vet --brief {args.brief}` first")
+    out_dir = args.out or "exports"
+    _say(f"Optimising the portfolio of brief {brief.name} (budget {brief.budget:,.0f} {brief.currency}) ...")
+    run_assets(["portfolio"], {"ops": {"portfolio": {"config": {"out_dir": out_dir}}}}, path,
+               partition_key=brief.name, briefs_dir=str(Path(args.brief).parent))
+    doc = json.loads((Path(out_dir) / brief.name / "portfolio.json").read_text(encoding="utf-8"))
+    _say(f"  {doc['status']}: {len(doc['selected'])} creators, cost {doc['total_cost']:,.0f} of {doc['budget']:,.0f}, "
+         f"expected engagement {doc['expected_engagement']:,.0f}, unique reach {doc['expected_unique_reach']:,.0f}, "
+         f"average risk {doc['average_risk']:.1f}, gap {doc['optimality_gap']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=2, ensure_ascii=False), encoding="utf-8")
+        _say(f"  JSON: {args.json}")
     return 0
 
 
@@ -295,6 +327,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--brief", nargs="+", required=True, help="brief YAML file(s), e.g. briefs/*.yaml")
     p.add_argument("--out", default=None, help="exports folder (default: exports/)")
     p.add_argument("--skip-signals", action="store_true", help="reuse the signals already in the warehouse")
+
+    p = add("portfolio", cmd_portfolio, "Recommend a diversified portfolio for a brief (needs its scorecard).")
+    p.add_argument("--brief", required=True)
+    p.add_argument("--json", default=None, help="also write the portfolio JSON here")
+    p.add_argument("--out", default=None, help="exports folder (default: exports/)")
 
     p = add("score-followers", cmd_score_followers,
             "Score a follower table (CSV/Parquet/JSONL): adds fake_probability and audience_type per row.")

@@ -3,8 +3,6 @@
 Both are partitioned by brief (dynamic partitions: the brief sensor adds one per brief file).
 """
 
-from pathlib import Path
-
 import dagster as dg
 import polars as pl
 
@@ -109,54 +107,9 @@ def rejects_have_evidence(context: dg.AssetCheckExecutionContext, warehouse: War
     )
 
 
-class ExportConfig(dg.Config):
-    """Where exports go: ``<out_dir>/<brief>/``. Personal data of followers/commenters is
-    pseudonymised unless ``pseudonymise`` is False (PIPL / GDPR)."""
-
-    out_dir: str = "exports"
-    pseudonymise: bool = True
-    max_dossiers: int = 0  # 0 = a dossier for every creator
-
-
-@dg.asset(
-    group_name="exports",
-    partitions_def=brief_partitions,
-    deps=[scorecard],
-    kinds={"excel", "html", "parquet"},
-    owners=["team:procurement"],
-    description=(
-        "Procurement exports of one brief: scorecard.xlsx (summary, evidence with note links, brief & "
-        "method), scorecard.csv (UTF-8 BOM), scorecard.parquet, and an HTML dossier per creator."
-    ),
-)
-def scorecard_exports(
-    context: dg.AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource, briefs: BriefLibrary
-) -> dg.MaterializeResult:
-    from kol_vetting.export import export_scorecard
-
-    brief = briefs.load(context.partition_key)
-    with warehouse.connect(read_only=True) as con:
-        card = wh.read_partition(con, "scorecard", column="brief", value=brief.name)
-        evidence = wh.read_partition(con, "scorecard_evidence", column="brief", value=brief.name)
-        ids = card.select("creator_id")
-        history = wh.read_table(con, "follower_history").join(ids, on="creator_id", how="semi")
-        notes = wh.read_table(con, "notes").join(ids, on="creator_id", how="semi")
-    paths = export_scorecard(
-        card, evidence, brief, Path(config.out_dir) / brief.name,
-        follower_history=history, notes=notes, pseudonymise=config.pseudonymise,
-        max_dossiers=config.max_dossiers or None,
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": card.height,
-            **{f"path: {k}": dg.MetadataValue.path(str(Path(v).resolve())) for k, v in paths.items()},
-        }
-    )
-
-
 @dg.definitions
 def defs() -> dg.Definitions:
     return dg.Definitions(
-        assets=[scorecard, scorecard_exports],
+        assets=[scorecard],
         asset_checks=[every_candidate_scored, scores_in_range, rejects_have_evidence],
     )

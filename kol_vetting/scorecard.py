@@ -14,7 +14,7 @@ All work is Polars expressions over whole columns.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import polars as pl
 
@@ -346,3 +346,31 @@ def evidence_table(
         pl.coalesce("_url_n", "_url_c").alias("url"),
         pl.coalesce("_date_n", "_date_c", as_date.cast(pl.Datetime("us"))).alias("date"),
     ).unique(maintain_order=True)
+
+
+def score_partners(
+    briefs: Mapping[str, Brief],
+    partners: pl.DataFrame,
+    creators: pl.DataFrame,
+    notes: pl.DataFrame,
+    signals_for: Callable[[Brief], Mapping[str, pl.DataFrame | None]],
+    *,
+    as_of: dt.datetime,
+) -> pl.DataFrame:
+    """Re-score every active partner against the brief of its brand (for scheduled re-vetting).
+
+    A partner row (creator_id, brand, status) matches a brief when its brand is the brief's brand
+    or one of its aliases. The brief's candidate filters do not apply: a partner is scored even
+    if it would not be shortlisted today. ``signals_for(brief)`` returns the signal tables to use.
+    Output: SCORECARD_SCHEMA rows for every (brief, active partner) pair.
+    """
+    active = partners.filter(pl.col("status") == "active")
+    parts = []
+    for brief in briefs.values():  # a handful of briefs, not rows
+        ids = active.filter(pl.col("brand").is_in(brief.brand_names))["creator_id"].unique()
+        if ids.is_empty():
+            continue
+        open_brief = brief.model_copy(update={"candidate_categories": None, "min_followers": 0, "max_followers": None})
+        partner_creators = creators.filter(pl.col("creator_id").is_in(ids.implode()))
+        parts.append(build_scorecard(open_brief, partner_creators, notes, signals_for(brief), as_of=as_of))
+    return pl.concat(parts) if parts else pl.DataFrame(schema=SCORECARD_SCHEMA)

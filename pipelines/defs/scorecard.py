@@ -37,7 +37,7 @@ def _read_signals(con, brief_name: str) -> dict[str, pl.DataFrame | None]:
     partitions_def=brief_partitions,
     kinds={"duckdb", "polars"},
     owners=["team:brand-safety"],
-    deps=["creators", "notes", "authenticity_scores"],
+    deps=["creators", "notes", "authenticity_scores", "alignment_scores"],
     pool="warehouse",
     description=(
         "The vetting scorecard of one brief: per candidate creator, sub-scores (authenticity, "

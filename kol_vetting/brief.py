@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -50,7 +50,7 @@ class TierTarget(_Strict):
     max_share: float = Field(1.0, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "TierTarget":
+    def _ordered(self) -> TierTarget:
         if self.min_share > self.max_share:
             raise ValueError("min_share is larger than max_share")
         return self
@@ -85,7 +85,7 @@ class Thresholds(_Strict):
     condition_signal_at: float = Field(ge=0, le=100, description="a sub-score at or above this adds a condition")
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Thresholds":
+    def _ordered(self) -> Thresholds:
         if self.approve_below > self.reject_at:
             raise ValueError("approve_below is larger than reject_at")
         return self
@@ -97,6 +97,9 @@ class ScorecardConfig(_Strict):
     weights: Weights
     thresholds: Thresholds
     grade_bands: dict[str, float] = Field(description="grade -> highest overall risk for that grade")
+    single_signal_reject: list[Literal["authenticity", "controversy", "disclosure", "claims", "alignment"]] = Field(
+        description="signals whose sub-score alone (>= reject_signal_at) rejects a creator"
+    )
     competitor_lookback_days: int = Field(ge=1)
     recent_notes_days: int = Field(ge=1)
 
@@ -119,12 +122,12 @@ class Brief(_Strict):
     max_average_risk: float = Field(45.0, ge=0, le=100)
     max_creator_risk: float = Field(70.0, ge=0, le=100)
     regulated_category: RegulatedCategory = "none"
-    candidate_categories: Optional[list[str]] = Field(
+    candidate_categories: list[str] | None = Field(
         None, description="Only creators in these categories are vetted (default: all)."
     )
     min_followers: int = Field(0, ge=0)
-    max_followers: Optional[int] = Field(None, ge=1)
-    scorecard: Optional[dict] = Field(None, description="Overrides of kol_vetting/config/scorecard.yaml.")
+    max_followers: int | None = Field(None, ge=1)
+    scorecard: dict | None = Field(None, description="Overrides of kol_vetting/config/scorecard.yaml.")
 
     @field_validator("name")
     @classmethod

@@ -13,8 +13,8 @@ import duckdb
 import polars as pl
 
 from kol_vetting import schema
-from kol_vetting.warehouse import _check_ident, scalar, table_exists, utc_now
 from kol_vetting.validate import FUTURE_TOLERANCE
+from kol_vetting.warehouse import _check_ident, scalar, table_exists, utc_now
 
 
 @dataclass

@@ -172,6 +172,7 @@ def build_scorecard(
     frame = frame.join(expected_engagement(notes, as_of=as_of, days=cfg.recent_notes_days), on="creator_id", how="left")
 
     risk_cols = [f"{s}_risk" for s in SIGNALS]
+    rejecting = [f"{s}_risk" for s in cfg.single_signal_reject] or risk_cols
     assessed_weight = pl.sum_horizontal([pl.when(pl.col(f"{s}_risk").is_not_null()).then(weights[s]).otherwise(0.0) for s in SIGNALS])
     weighted_risk = pl.sum_horizontal([pl.col(f"{s}_risk").fill_null(0) * weights[s] for s in SIGNALS])
     weighted_conf = pl.sum_horizontal([pl.col(f"{s}_confidence").fill_null(0) * weights[s] for s in SIGNALS])
@@ -179,8 +180,13 @@ def build_scorecard(
         pl.when(assessed_weight > 0).then((weighted_risk / assessed_weight).round(1)).alias("overall_risk"),
         # Confidence counts what was not assessed as zero: missing signals lower it.
         weighted_conf.round(3).alias("confidence"),
-        (pl.max_horizontal(risk_cols) - pl.min_horizontal(risk_cols)).alias("_spread"),
+        # Disagreement is judged among the signals that can reject on their own; a claims hit alone
+        # is handled by a condition (draft review), not by a manual review.
+        (pl.max_horizontal(rejecting) - pl.min_horizontal(rejecting)).alias("_spread"),
         pl.max_horizontal(risk_cols).alias("_max_sub"),
+        pl.max_horizontal([pl.col(f"{s}_risk") for s in cfg.single_signal_reject] or [pl.lit(None, pl.Float64)]).alias(
+            "_max_rejecting_sub"
+        ),
         pl.concat_list([pl.when(pl.col(f"{s}_risk").is_null()).then(pl.lit(s)) for s in SIGNALS])
         .list.drop_nulls()
         .alias("not_assessed"),
@@ -221,7 +227,7 @@ def _grade(cfg: ScorecardConfig) -> pl.Expr:
 def _decision(cfg: ScorecardConfig) -> pl.Expr:
     th = cfg.thresholds
     risk = pl.col("overall_risk")
-    reject = (risk >= th.reject_at) | (pl.col("_max_sub") >= th.reject_signal_at)
+    reject = (risk >= th.reject_at) | (pl.col("_max_rejecting_sub") >= th.reject_signal_at)
     review = (
         risk.is_null()
         | (pl.col("confidence") < th.min_confidence)

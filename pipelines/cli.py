@@ -265,14 +265,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _say(format_report(r))
         results["authenticity"] = r
     if args.what in ("content", "all"):
-        from kol_vetting.signals.evaluate_content import evaluate_content, format_content_report
+        from kol_vetting.signals.evaluate_content import evaluate_content
+        from kol_vetting.signals.evaluate_content import format_report as format_content_report
 
         _say(f"Evaluating content risk on a demo world of {args.creators} creators, seed {args.seed} ...")
         r = evaluate_content(args.seed, args.creators, workdir)
         _say(format_content_report(r))
         results["content"] = r
     if args.what in ("alignment", "all"):
-        from kol_vetting.signals.alignment import evaluate_alignment
+        from kol_vetting.signals.evaluate_alignment import evaluate_alignment
 
         _say(f"Evaluating alignment (competitor conflicts) on seed {args.seed} ...")
         r = evaluate_alignment(args.seed, args.creators, workdir)
@@ -281,6 +282,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str, ensure_ascii=False))
         _say(f"Figures written to {args.json}")
+    return 0
+
+
+def cmd_check_text(args: argparse.Namespace) -> int:
+    from kol_vetting.signals.check_text import run_check_text
+
+    code = run_check_text(Path(args.input) if args.input else None, Path(args.out) if args.out else None)
+    if code:
+        raise CliError("check-text could not use the input (see the message above)")
     return 0
 
 
@@ -337,6 +347,11 @@ def _parser() -> argparse.ArgumentParser:
             "Score a follower table (CSV/Parquet/JSONL): adds fake_probability and audience_type per row.")
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT", help="output file: .csv, .parquet or .jsonl")
+
+    p = add("check-text", cmd_check_text,
+            "Pre-publication check of draft texts: JSONL (id, text), CSV with a text column, or lines (stdin).")
+    p.add_argument("input", nargs="?", default=None, metavar="IN")
+    p.add_argument("--out", default=None, help="JSONL output (default: stdout)")
 
     p = add("train", cmd_train, "Rebuild the models in models/ reproducibly from the public labeled datasets.")
     p.add_argument("--datasets", default=None, help="datasets folder (default: $KOL_VETTING_DATASETS or ../shared/datasets)")

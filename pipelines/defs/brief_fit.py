@@ -56,6 +56,29 @@ def alignment(context: dg.AssetExecutionContext, warehouse: WarehouseResource, b
     )
 
 
+@dg.asset(
+    group_name="brief_fit",
+    partitions_def=brief_partitions,
+    deps=["disclosure_audit", "creators"],
+    kinds=_KINDS,
+    owners=["team:brand-safety"],
+    pool="warehouse",
+    description="Advertising-Law claim risks per creator for one brief (absolute terms, medical or efficacy claims, "
+                "guaranteed returns), each with the phrase and the article it breaks, weighted by the brief's regulated category.",
+)
+def claims_scores(context: dg.AssetExecutionContext, warehouse: WarehouseResource, briefs: BriefLibrary) -> dg.MaterializeResult:
+    from kol_vetting.signals.claims import score_claims
+
+    brief = briefs.load(context.partition_key)
+    with warehouse.connect(read_only=True) as con:
+        audit, creators = wh.read_table(con, "disclosure_audit"), wh.read_table(con, "creators")
+        as_of = data_as_of(con)
+    scores = score_claims(audit, creators, regulated_category=brief.regulated_category, as_of=as_of, brief_name=brief.name)
+    with warehouse.connect() as con:
+        wh.replace_partition(con, {"claims_scores": scores}, column="brief", value=brief.name)
+    return dg.MaterializeResult(metadata=score_metadata(scores, "claims"))
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[alignment])
+    return dg.Definitions(assets=[alignment, claims_scores])

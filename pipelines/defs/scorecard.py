@@ -17,7 +17,7 @@ brief_partitions = dg.DynamicPartitionsDefinition(name="brief")
 
 # Signal tables the scorecard reads when they exist (a missing one is "not assessed").
 SIGNAL_TABLES = {s: f"{s}_scores" for s in SIGNALS}
-BRIEF_SCOPED = {"alignment"}  # tables with a `brief` column, read for the partition only
+BRIEF_SCOPED = {"alignment", "claims"}  # tables with a `brief` column, read for the partition only
 
 
 def _read_signals(con, brief_name: str) -> dict[str, pl.DataFrame | None]:
@@ -37,7 +37,8 @@ def _read_signals(con, brief_name: str) -> dict[str, pl.DataFrame | None]:
     partitions_def=brief_partitions,
     kinds={"duckdb", "polars"},
     owners=["team:brand-safety"],
-    deps=["creators", "notes", "authenticity_scores", "alignment_scores"],
+    deps=["creators", "notes", "authenticity_scores", "controversy_scores", "disclosure_scores", "claims_scores",
+          "alignment_scores"],
     pool="warehouse",
     description=(
         "The vetting scorecard of one brief: per candidate creator, sub-scores (authenticity, "

@@ -10,7 +10,7 @@ import polars as pl
 from kol_vetting import warehouse as wh
 from pipelines.io import read_inputs, write_outputs
 from pipelines.metadata import markdown_table, risk_histogram
-from pipelines.resources import WarehouseResource
+from pipelines.resources import BriefLibrary, WarehouseResource
 
 _KINDS = {"duckdb", "polars"}
 
@@ -76,6 +76,69 @@ def authenticity_rows_complete(warehouse: WarehouseResource) -> dg.AssetCheckRes
     )
 
 
+@dg.multi_asset(
+    name="controversy",
+    group_name="signals",
+    specs=[
+        dg.AssetSpec("controversy_flags", kinds=_KINDS, owners=["team:brand-safety"], deps=["creators", "notes", "comments"],
+                     description="One row per piece of controversy evidence: backlash waves, apology notes, third-party "
+                                 "避雷/翻车 call-outs, offensive content; category, severity, date, recency weight, ids."),
+        dg.AssetSpec("controversy_scores", kinds=_KINDS, owners=["team:brand-safety"], deps=["creators", "notes", "comments"],
+                     description="Past-controversy risk per creator (0–100) with reasons and evidence ids."),
+    ],
+    pool="warehouse",
+)
+def controversy(warehouse: WarehouseResource):
+    """Past-controversy flags (kol_vetting.signals.controversy)."""
+    from kol_vetting.signals.controversy import detect_controversy
+
+    t, as_of = read_inputs(warehouse, ["creators", "notes", "comments"])
+    out = detect_controversy(t["creators"], t["notes"], t["comments"], as_of=as_of)
+    write_outputs(warehouse, {k: out[k] for k in ("controversy_flags", "controversy_scores")})
+    flags = out["controversy_flags"]
+    yield dg.MaterializeResult(
+        asset_key="controversy_flags",
+        metadata={"dagster/row_count": flags.height,
+                  "latest flags": dg.MetadataValue.md(markdown_table(flags.sort("date", descending=True),
+                                                                     ["creator_id", "category", "kind", "date", "description"]))},
+    )
+    yield dg.MaterializeResult(asset_key="controversy_scores", metadata=score_metadata(out["controversy_scores"], "controversy"))
+
+
+@dg.multi_asset(
+    name="disclosure",
+    group_name="signals",
+    specs=[
+        dg.AssetSpec("disclosure_audit", kinds=_KINDS, owners=["team:brand-safety"], deps=["creators", "notes", "partners"],
+                     description="One row per note: probability it is sponsored and why, disclosure status (platform label, "
+                                 "explicit, ambiguous, none, false 无广 claim), placement, compliance, claim risks."),
+        dg.AssetSpec("disclosure_scores", kinds=_KINDS, owners=["team:brand-safety"], deps=["creators", "notes", "partners"],
+                     description="Disclosure compliance per creator (0–100 risk) with the compliance rate, its interval "
+                                 "and the undisclosed or falsely denied sponsored notes."),
+    ],
+    pool="warehouse",
+)
+def disclosure(warehouse: WarehouseResource, briefs: BriefLibrary):
+    """Sponsored-note detection and disclosure compliance (kol_vetting.signals.disclosure)."""
+    from kol_vetting.signals.disclosure import audit_disclosure, known_brands_from
+
+    t, as_of = read_inputs(warehouse, ["creators", "notes", "comments", "partners"])
+    brands = known_brands_from(briefs.all().values(), t["partners"])
+    out = audit_disclosure(t["creators"], t["notes"], t["comments"], as_of=as_of, known_brands=brands)
+    write_outputs(warehouse, {k: out[k] for k in ("disclosure_audit", "disclosure_scores")})
+    audit = out["disclosure_audit"]
+    yield dg.MaterializeResult(
+        asset_key="disclosure_audit",
+        metadata={
+            "dagster/row_count": audit.height,
+            "sponsored notes": int(audit["sponsored"].sum()),
+            "by disclosure": dg.MetadataValue.md(markdown_table(
+                audit.filter(pl.col("sponsored")).group_by("disclosure").len().sort("len", descending=True), ["disclosure", "len"])),
+        },
+    )
+    yield dg.MaterializeResult(asset_key="disclosure_scores", metadata=score_metadata(out["disclosure_scores"], "disclosure"))
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[authenticity], asset_checks=[authenticity_rows_complete])
+    return dg.Definitions(assets=[authenticity, controversy, disclosure], asset_checks=[authenticity_rows_complete])

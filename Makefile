@@ -46,6 +46,15 @@ ui: install
 bench-demo: install
 	$(BIN)/kol-vetting bench-demo --creators 10000,100000 --json bench_cache/demo_bench.json
 
+## Full-pipeline benchmark: 1k and 10k creators, per stage, against a bare DuckDB scan (the floor).
+bench: install
+	$(BIN)/kol-vetting bench --creators 1000,10000 --json bench_cache/bench.json
+
+## Known vulnerabilities in the locked dependencies (needs the vulnerability service reachable;
+## not part of `make test`). See docs/reliability.md for the findings.
+audit: install
+	$(BIN)/uv tool run --from pip-audit pip-audit -r requirements.lock --disable-pip --no-deps
+
 ## Re-resolve the pinned versions (after editing pyproject.toml).
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev -p 3.11 -o requirements.lock

@@ -113,11 +113,14 @@ def _open_retrying(db: Path, *, read_only: bool, timeout_s: float) -> duckdb.Duc
             time.sleep(0.2)
 
 
-def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
-    """Replace (or create) every named table with the given frame, all in one transaction.
+@contextlib.contextmanager
+def _staged_transaction(
+    con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]
+) -> Iterator[dict[str, str]]:
+    """Register each frame as a staging view and open a transaction; commit on success.
 
-    Either all tables change or none does: on any error the transaction rolls back and the
-    previous tables stay exactly as they were.
+    Yields table name -> staging view name. Any error rolls the whole transaction back, so the
+    previous tables stay exactly as they were; the views are always unregistered.
     """
     names = [_check_ident(t) for t in tables]
     staged = {name: f"_stage_{name}_{uuid.uuid4().hex[:8]}" for name in names}
@@ -125,7 +128,7 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataF
     try:
         for name in names:
             con.register(staged[name], tables[name].to_arrow())
-            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{staged[name]}"')
+        yield staged
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -134,6 +137,17 @@ def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataF
         for view in staged.values():
             with contextlib.suppress(Exception):
                 con.unregister(view)
+
+
+def replace_tables(con: duckdb.DuckDBPyConnection, tables: Mapping[str, pl.DataFrame]) -> None:
+    """Replace (or create) every named table with the given frame, all in one transaction.
+
+    Either all tables change or none does: on any error the transaction rolls back and the
+    previous tables stay exactly as they were.
+    """
+    with _staged_transaction(con, tables) as staged:
+        for name, view in staged.items():
+            con.execute(f'CREATE OR REPLACE TABLE "{name}" AS SELECT * FROM "{view}"')
 
 
 def replace_partition(
@@ -144,24 +158,12 @@ def replace_partition(
     Used by brief-partitioned outputs (scorecard, alignment): re-scoring one brief leaves the
     other briefs' rows untouched. ``value`` is passed as a parameter, never interpolated.
     """
-    names = [_check_ident(t) for t in partitions]
     col = _check_ident(column)
-    staged = {name: f"_stage_{name}_{uuid.uuid4().hex[:8]}" for name in names}
-    con.execute("BEGIN TRANSACTION")
-    try:
-        for name in names:
-            con.register(staged[name], partitions[name].to_arrow())
-            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM "{staged[name]}" LIMIT 0')
+    with _staged_transaction(con, partitions) as staged:
+        for name, view in staged.items():
+            con.execute(f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM "{view}" LIMIT 0')
             con.execute(f'DELETE FROM "{name}" WHERE "{col}" = ?', [value])
-            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{staged[name]}"')
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    finally:
-        for view in staged.values():
-            with contextlib.suppress(Exception):
-                con.unregister(view)
+            con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM "{view}"')
 
 
 def read_partition(con: duckdb.DuckDBPyConnection, table: str, *, column: str, value: str) -> pl.DataFrame:

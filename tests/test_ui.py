@@ -131,9 +131,13 @@ def test_a_real_browser_renders_the_asset_catalog(webserver, tmp_path):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(f"http://127.0.0.1:{port}/assets", wait_until="networkidle", timeout=60_000)
-        page.get_by_text("follower_samples").first.wait_for(timeout=30_000)
-        text = page.inner_text("body")
+        page.get_by_text("follower_samples").first.wait_for(timeout=60_000)
+        catalog = page.inner_text("body")
         page.screenshot(path=str(tmp_path / "assets.png"))
+        # An asset's own page shows its description, written for a marketer.
+        page.goto(f"http://127.0.0.1:{port}/assets/scorecard", wait_until="networkidle", timeout=60_000)
+        page.get_by_text("The vetting scorecard of one brief").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "scorecard.png"))
         browser.close()
-    assert "scorecard" in text and "creators" in text
-    assert (tmp_path / "assets.png").stat().st_size > 10_000
+    assert "creators" in catalog and "ingest" in catalog
+    assert (tmp_path / "assets.png").stat().st_size > 10_000 and (tmp_path / "scorecard.png").stat().st_size > 10_000

@@ -103,6 +103,7 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _FORMULA_START_RE = r"^[=+\-@\t\r]"
 _SAFE_URL_RE = re.compile(r"https?://[^\s<>\"'`\\\x00-\x1f\x7f]+", re.IGNORECASE)
 _SAFE_NAME_RE = re.compile(r"[a-z0-9_-]{1,80}")
+_HASHED_NAME_RE = re.compile(r".*-[0-9a-f]{12}")  # the shape of the names dossier_filename hashes
 _MAX_CELL = 32_000  # Excel's hard limit is 32,767 characters per cell
 _MAX_URL = 2_000  # Excel ignores hyperlinks longer than 2,079 characters
 _MAX_URLS_PER_SHEET = 65_000  # Excel's limit is 65,530
@@ -149,9 +150,15 @@ def dossier_filename(creator_id: str) -> str:
     Ids made only of lower-case letters, digits, ``_`` and ``-`` (XHS ids are hex) are used as
     they are; anything else keeps its safe characters and gets a hash of the full id, so
     ``../../etc/passwd`` becomes ``etcpasswd-<hash>.html`` and distinct ids stay distinct even
-    on case-insensitive file systems.
+    on case-insensitive file systems. A safe id that itself ends like a hashed name
+    (``-`` and 12 hex digits) is hashed too, so that no crafted id can take another creator's
+    file name (``etcpasswd-<hash of ../../etc/passwd>`` would otherwise overwrite that dossier).
     """
-    if _SAFE_NAME_RE.fullmatch(creator_id) and creator_id != "index":
+    if (
+        _SAFE_NAME_RE.fullmatch(creator_id)
+        and creator_id != "index"
+        and not _HASHED_NAME_RE.fullmatch(creator_id)
+    ):
         return creator_id + ".html"
     stem = re.sub(r"[^a-z0-9_-]", "", creator_id.lower())[:40]
     digest = hashlib.sha256(creator_id.encode("utf-8")).hexdigest()[:12]

@@ -316,6 +316,18 @@ def evidence_table(
         base = pl.DataFrame(schema={"creator_id": pl.String, "signal": pl.String, "reason": pl.String, "evidence_id": pl.String})
     else:
         base = pl.concat(parts)
+    # Resolve only the ids that occur: filtering the big tables to them first keeps the joins
+    # small (tens of thousands of evidence ids against millions of notes and comments).
+    wanted = base.get_column("evidence_id").drop_nulls().unique().implode()
+    has_comments = comments is not None and not comments.is_empty()
+    if has_comments:
+        comments = comments.filter(pl.col("comment_id").is_in(wanted))
+        parents = comments.get_column("note_id").drop_nulls().unique().implode()
+        notes = notes.filter(pl.col("note_id").is_in(wanted) | pl.col("note_id").is_in(parents))
+    else:
+        notes = notes.filter(pl.col("note_id").is_in(wanted))
+    if follower_samples is not None and not follower_samples.is_empty():
+        follower_samples = follower_samples.filter(pl.col("follower_id").is_in(wanted))
     note_links = notes.select(
         pl.col("note_id").alias("evidence_id"),
         pl.lit("note").alias("_kind_n"),
@@ -323,7 +335,7 @@ def evidence_table(
         pl.col("published_at").alias("_date_n"),
     )
     out = base.join(note_links, on="evidence_id", how="left")
-    if comments is not None and not comments.is_empty():
+    if has_comments:
         comment_links = comments.select(
             pl.col("comment_id").alias("evidence_id"), "note_id", pl.col("created_at").alias("_date_c")
         ).join(notes.select("note_id", pl.col("url").alias("_url_c")), on="note_id", how="left").drop("note_id")

@@ -6,7 +6,9 @@ with a reason a person understands; per table ``rows_read == accepted + quaranti
 Input: a :class:`~kol_vetting.sources.base.RawSource` whose frames carry contract column names
 with any dtypes (strings from CSV, native types from Parquet). Output: a
 :class:`ValidatedSource` with one contract-typed frame per table, one quarantine frame and a
-per-table report. Nothing here loops over rows in Python: every rule is a Polars expression.
+per-table report. Nothing here loops over rows in Python: every rule is a Polars expression
+(only a Parquet column of a shape no contract column has, such as binary that is not UTF-8 or
+a struct holding binary, is rendered value by value, for its quarantine reason).
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ import polars as pl
 
 from kol_vetting import schema
 from kol_vetting.sources.base import QUARANTINE_SCHEMA, SOURCE_FILE, SOURCE_ROW, RawSource
+from kol_vetting.sources.files import (
+    MAX_EPOCH_US,
+    MIN_EPOCH_US,
+    calendar_ok,
+    decode_binary,
+    is_scalar_dtype,
+    json_text,
+    tags_expr,
+)
 
 # Counts above this are not plausible for any account or note (more than the world's people).
 MAX_COUNT = 10_000_000_000
@@ -74,8 +85,15 @@ def _cast_datetime(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Date:
         return col.cast(pl.Datetime("us"))
     if dtype.is_integer() or dtype.is_float():
-        # Epoch numbers: milliseconds (MediaCrawler) when large, else seconds.
-        ms = pl.when(col.abs() > 100_000_000_000).then(col).otherwise(col * 1000)
+        # Epoch numbers: milliseconds (MediaCrawler) when large, else seconds. Numbers beyond
+        # year 9999 in milliseconds become null (not a timestamp) instead of overflowing.
+        number = col.cast(pl.Float64, strict=False)
+        ms = (
+            pl.when(number.abs() > 100_000_000_000)
+            .then(number)
+            .otherwise(number * 1000)
+        )
+        ms = pl.when(ms.is_finite() & (ms >= MIN_EPOCH_US / 1000) & (ms <= MAX_EPOCH_US / 1000)).then(ms)
         return pl.from_epoch(ms.cast(pl.Int64, strict=False), time_unit="ms").dt.cast_time_unit("us")
     text = col.cast(pl.String).str.strip_chars()
     # A trailing "Z" means UTC; make it an offset the %z formats understand.
@@ -93,6 +111,72 @@ def _cast_datetime(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.coalesce(candidates)
 
 
+def _out_of_range(physical: pl.Series, ok: pl.Series, unit: str) -> pl.Series:
+    """Problem texts for timestamps no calendar can show (null where ``ok``)."""
+    text = physical.to_frame("v").select(
+        pl.format(f"({{}} {unit}) is outside the years 1-9999", pl.col("v"))
+    ).to_series()
+    return text.set(ok, None)
+
+
+def _normalise_raw(df: pl.DataFrame, target: pl.Schema) -> tuple[pl.DataFrame, dict[str, str]]:
+    """Make every contract column of ``df`` a dtype the casts can read, without losing rows.
+
+    Parquet can carry anything: lists and structs where a single value belongs, binary strings,
+    durations, timestamps outside years 1-9999 (an int64-max "infinity" sentinel) that no
+    calendar can render. Such values are turned into text (or null) and a per-row problem
+    column ``_problem_<name>`` says what was wrong, so the row is quarantined with a reason
+    instead of the ingest crashing. Returns the frame and the names of the problem columns.
+    """
+    problems: dict[str, str] = {}
+    replace: list[pl.Series] = []
+    for name, wanted in target.items():
+        if name not in df.columns:
+            continue
+        series = df.get_column(name)
+        dtype = series.dtype
+        problem: pl.Series | None = None
+        if isinstance(dtype, (pl.Categorical, pl.Enum)):
+            series = series.cast(pl.String)
+        elif dtype == pl.Binary:
+            series, bad = decode_binary(series)
+            if bad.any():
+                problem = pl.Series(name, ["is not UTF-8 text"] * series.len(), dtype=pl.String).set(~bad, None)
+        elif isinstance(dtype, pl.Datetime) or dtype == pl.Date:
+            ok = calendar_ok(series)
+            if not ok.all():
+                unit = "days" if dtype == pl.Date else dtype.time_unit
+                problem = _out_of_range(series.to_physical(), ok, f"{unit} since 1970")
+                series = series.set(~ok, None)
+        elif (
+            isinstance(wanted, pl.List)
+            and isinstance(dtype, (pl.List, pl.Array))
+            and is_scalar_dtype(dtype.inner)
+            and not dtype.inner.is_temporal()
+        ):
+            if isinstance(dtype, pl.Array):
+                series = series.cast(pl.List(dtype.inner))
+            if isinstance(dtype.inner, (pl.Categorical, pl.Enum)):
+                series = series.cast(pl.List(pl.String))
+        elif not is_scalar_dtype(dtype):
+            # A list, struct, duration, ... where one value belongs: keep its JSON text.
+            what = (
+                "a list" if isinstance(dtype, (pl.List, pl.Array))
+                else "an object" if isinstance(dtype, pl.Struct)
+                else f"a {str(dtype).split('(')[0].lower()}"
+            )
+            series = json_text(series)
+            problem = pl.Series(name, [f"is {what}, not a single value"] * series.len(), dtype=pl.String).set(
+                series.is_null(), None
+            )
+        if problem is not None:
+            problems[name] = f"_problem_{name}"
+            replace.append(problem.alias(f"_problem_{name}"))
+        if series.dtype != dtype or problem is not None:
+            replace.append(series.alias(name))
+    return (df.with_columns(replace) if replace else df), problems
+
+
 def _cast_column(name: str, source_dtype: pl.DataType, target: pl.DataType) -> pl.Expr:
     """Expression casting raw column ``name`` to the contract dtype (null where it cannot)."""
     col = pl.col(name)
@@ -107,6 +191,9 @@ def _cast_column(name: str, source_dtype: pl.DataType, target: pl.DataType) -> p
             return col
         text = col.cast(pl.String).str.strip_chars().str.to_lowercase()
         return pl.when(text.is_in(_TRUE)).then(True).when(text.is_in(_FALSE)).then(False).otherwise(None)
+    if (target == pl.Int64 or target == pl.Float64) and (source_dtype == pl.Boolean or source_dtype.is_temporal()):
+        # true/false or a date is not a count or a price (Parquet would cast them to 1/0, days).
+        return pl.lit(None, target)
     if target == pl.Int64:
         if source_dtype.is_integer():
             return col.cast(pl.Int64, strict=False)
@@ -128,15 +215,9 @@ def _cast_column(name: str, source_dtype: pl.DataType, target: pl.DataType) -> p
     if isinstance(target, pl.List):
         if isinstance(source_dtype, pl.List):
             return col.cast(pl.List(pl.String), strict=False)
-        text = col.cast(pl.String).str.strip_chars()
-        as_json = text.str.json_decode(pl.List(pl.String))
-        split = (
-            text.str.split_by(r"[#,，;；\s]+", literal=False)
-            if hasattr(pl.Expr.str, "split_by")
-            else text.str.replace_all(r"[#,，;；\s]+", "\u0001").str.split("\u0001")
-        )
-        split = split.list.eval(pl.element().filter(pl.element().str.len_chars() > 0))
-        return pl.when(text.str.starts_with("[")).then(as_json).otherwise(split)
+        # The readers' tag parser: a JSON array only when it is one, else '#'/comma separated
+        # (json_decode on '[broken' would fail the whole table).
+        return tags_expr(name, source_dtype)
     # Strings: ids may arrive as numbers (CSV inference); keep their text form.
     return col.cast(pl.String)
 
@@ -187,6 +268,7 @@ def validate_table(
     if SOURCE_ROW not in df.columns:
         df = df.with_columns(pl.int_range(1, n + 1, dtype=pl.Int64).alias(SOURCE_ROW))
     df = df.with_columns(pl.col(SOURCE_ROW).cast(pl.Int64))
+    df, problems = _normalise_raw(df, target)
     present = [c for c in target.names() if c in df.columns]
     missing_required = [c for c in required if c not in df.columns]
 
@@ -209,6 +291,7 @@ def validate_table(
         pl.col(SOURCE_FILE).cast(pl.String),
         pl.col(SOURCE_ROW),
         row_json.alias("_row"),
+        *[pl.col(c) for c in problems.values()],
     )
     # Keep the raw values next to the typed ones to tell "could not parse" from "was empty".
     raw_cols = df.select([pl.col(c).alias(f"_raw_{c}") for c in present])
@@ -226,6 +309,13 @@ def validate_table(
             raw_blank = raw_blank | (raw_c.cast(pl.String).str.strip_chars() == "")
         failed = ~raw_blank & pl.col(name).is_null()
         kind = _kind(dtype)
+        if name in problems:
+            problem = pl.col(problems[name])
+            shown = pl.when(raw_c.is_not_null()).then(pl.concat_str([_describe(raw_c), pl.lit(" ")])).otherwise(pl.lit(""))
+            reasons.append(pl.when(problem.is_not_null()).then(pl.concat_str([pl.lit(f"{name} "), shown, problem])))
+            failed = failed & problem.is_null()
+            if kind is None:
+                continue
         if kind is not None:
             reasons.append(
                 pl.when(failed).then(pl.concat_str([pl.lit(f"{name} "), _describe(raw_c), pl.lit(f" is not {kind}")]))
@@ -240,6 +330,8 @@ def validate_table(
             was_blank = raw_c.is_null()
             if _is_texty(df.schema[name]):
                 was_blank = was_blank | (raw_c.cast(pl.String).str.strip_chars() == "")
+            if name in problems:
+                was_blank = was_blank & pl.col(problems[name]).is_null()
             reasons.append(pl.when(blank & was_blank).then(pl.lit(f"{name} is empty (required)")))
     for name, dtype in target.items():
         if dtype == pl.Int64 or dtype == pl.Float64:

@@ -294,6 +294,17 @@ def cmd_check_text(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from kol_vetting.bench import run_benchmark
+
+    sizes = [int(x) for x in args.creators.split(",") if x.strip()]
+    if not sizes or min(sizes) <= 0:
+        raise CliError("--creators must be a comma-separated list of positive sizes, e.g. 1000,10000")
+    run_benchmark(sizes, workdir=Path(args.workdir), json_out=Path(args.json) if args.json else None, seed=args.seed,
+                  echo=_say)
+    return 0
+
+
 def cmd_bench_demo(args: argparse.Namespace) -> int:
     from kol_vetting.sources.demo import benchmark_demo
 
@@ -362,6 +373,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--creators", type=int, default=400)
     p.add_argument("--workdir", default="bench_cache/eval")
+    p.add_argument("--json", default=None)
+
+    p = add("bench", cmd_bench, "Full-pipeline speed and memory per stage against a bare DuckDB scan (the floor).")
+    p.add_argument("--creators", default="1000,10000", help="sizes, e.g. 1000,10000,100000 (worlds cached in --workdir)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--workdir", default="bench_cache/pipeline")
     p.add_argument("--json", default=None)
 
     p = add("bench-demo", cmd_bench_demo, "Time the demo-world generator (wall time, peak memory).")

@@ -50,13 +50,15 @@ from kol_vetting.signals.auth_common import (
 )
 from kol_vetting.signals.comments_authenticity import (
     CommentParams,
-    comment_anomalies,
+    comment_features,
+    comment_peers,
+    concat_comment_features,
     prepare_comments,
 )
-from kol_vetting.signals.engagement import EngagementParams, engagement_anomalies
+from kol_vetting.signals.engagement import EngagementParams, engagement_features, engagement_peers
 from kol_vetting.signals.fake_share import FakeShareParams, creator_fake_share, follower_scores
 from kol_vetting.signals.growth import GrowthParams, growth_anomalies
-from kol_vetting.signals.pods import PodParams, detect_pods
+from kol_vetting.signals.pods import PodParams, detect_pods, early_comments
 
 NOT_ASSESSED_REASON = "Not assessed: no follower sample, follower history or notes"
 
@@ -214,6 +216,41 @@ def score_authenticity(
     * ``comment_anomalies``: bot bursts per note, duplicated texts, recurring commenter pairs;
     * ``pods``: one row per pod member; ``pod_edges``: the strong ties between creators.
     """
+    parts = authenticity_parts(
+        creators, follower_samples, notes, comments, follower_history, as_of=as_of, model=model, params=params
+    )
+    return combine_authenticity([parts], as_of=as_of, params=params)
+
+
+#: What :func:`authenticity_parts` returns, per creator group; frames are concatenated across
+#: groups by :func:`combine_authenticity`.
+PART_KEYS = (
+    "creators", "latest_followers", "follower_scores", "fake_share", "engagement_features",
+    "like_bursts", "growth_anomalies", "growth_summary", "comment_features", "early_comments",
+    "notes_per_creator",
+)
+
+
+def authenticity_parts(
+    creators: pl.DataFrame | None,
+    follower_samples: pl.DataFrame | None,
+    notes: pl.DataFrame | None,
+    comments: pl.DataFrame | None,
+    follower_history: pl.DataFrame | None,
+    *,
+    as_of: dt.datetime,
+    model: object | None = None,
+    params: AuthenticityParams = AuthenticityParams(),
+) -> dict[str, object]:
+    """The per-creator half of :func:`score_authenticity` (the map step of a sharded run).
+
+    Everything here reads only a creator's own rows (its profile, follower sample, notes, the
+    comments under its notes, its follower history), so the creators can be split into groups
+    (shards, see :mod:`kol_vetting.shards`) and each group scored alone, with a group's
+    comments being those under its notes. What needs all creators at once (peer statistics,
+    the platform size effect on engagement, the duplicate-comment peer z, engagement pods) is
+    left to :func:`combine_authenticity`. Returns a dict with :data:`PART_KEYS`.
+    """
     as_of = to_naive_utc(as_of)
     P = params
     cr = conform(creators, "creators").unique("creator_id", keep="last", maintain_order=True).drop_nulls("creator_id")
@@ -226,17 +263,61 @@ def score_authenticity(
     latest = fh.sort("date").group_by("creator_id").agg(pl.col("follower_count").last())
     cf = creator_frame(cr, latest)
 
-    # --- detectors
     fscores = follower_scores(fs, as_of=as_of, model=model, params=P.fake_share)
     share = creator_fake_share(fscores, P.fake_share)
-    eng_anoms, eng = engagement_anomalies(nt, cf, fh, as_of=as_of, params=P.engagement)
-    bursts = eng_anoms.filter(pl.col("kind") == "like_burst")["note_id"]
-    episodes, growth = growth_anomalies(fh, nt, as_of=as_of, suspect_note_ids=bursts, params=P.growth)
+    eng_features, like_bursts = engagement_features(nt, cf, fh, as_of=as_of, params=P.engagement)
+    episodes, growth = growth_anomalies(fh, nt, as_of=as_of, suspect_note_ids=like_bursts["note_id"], params=P.growth)
     prepared = prepare_comments(cm, nt, as_of=as_of, params=P.comments)
-    com_anoms, com = comment_anomalies(prepared, cf, P.comments)
+    com_features = comment_features(prepared, P.comments)
     notes_per_creator = nt.group_by("creator_id").agg(pl.len().alias("notes"))
-    pods, edges = detect_pods(prepared, cr["creator_id"], notes_per_creator, P.pods)
+    return {
+        "creators": cr,
+        "latest_followers": latest,
+        "follower_scores": fscores,
+        "fake_share": share,
+        "engagement_features": eng_features,
+        "like_bursts": like_bursts,
+        "growth_anomalies": episodes,
+        "growth_summary": growth,
+        "comment_features": com_features,
+        # Pods look at early comments across creators: only those rows travel to the reduce.
+        "early_comments": early_comments(prepared, P.pods),
+        "notes_per_creator": notes_per_creator,
+    }
 
+
+def combine_authenticity(
+    parts: list[dict[str, object]],
+    *,
+    as_of: dt.datetime,
+    params: AuthenticityParams = AuthenticityParams(),
+) -> dict[str, pl.DataFrame]:
+    """The cross-creator half of :func:`score_authenticity` (the reduce step of a sharded run).
+
+    In: the :func:`authenticity_parts` of one or more disjoint creator groups. Concatenates
+    them, then computes what needs every creator: engagement and fake-share peer statistics,
+    the duplicate-comment peer z, engagement pods, and the combined risk. Out: the same tables
+    as :func:`score_authenticity`.
+    """
+    as_of = to_naive_utc(as_of)
+    P = params
+
+    def cat(key: str) -> pl.DataFrame:
+        return pl.concat([p[key] for p in parts if p[key] is not None])  # type: ignore[misc]
+
+    cr = cat("creators")
+    cf = creator_frame(cr, cat("latest_followers"))
+    fscores = cat("follower_scores")
+    share = cat("fake_share")
+    eng_feats = [p["engagement_features"] for p in parts if p["engagement_features"] is not None]
+    eng_anoms, eng = engagement_peers(
+        pl.concat(eng_feats) if eng_feats else None, cat("like_bursts"), params=P.engagement
+    )
+    episodes, growth = cat("growth_anomalies"), cat("growth_summary")
+    com_anoms, com = comment_peers(
+        concat_comment_features([p["comment_features"] for p in parts]), cf, P.comments  # type: ignore[misc]
+    )
+    pods, edges = detect_pods(cat("early_comments"), cr["creator_id"], cat("notes_per_creator"), P.pods)
     scores = _combine(cf, share, growth, episodes, eng, eng_anoms, com, com_anoms, pods, as_of, P)
     return {
         "authenticity_scores": scores,
@@ -464,7 +545,7 @@ def _growth_sentences(episodes: pl.DataFrame, P: AuthenticityParams) -> pl.DataF
         pl.lit(" engagements) and the new level held: not counted as risk."),
     ])
     e = episodes.with_columns(text.alias("_t"), explained.alias("_x"))
-    un = e.filter(~pl.col("explained")).sort("gain", descending=True).group_by("creator_id").agg(
+    un = e.filter(~pl.col("explained")).sort(["gain", "start"], descending=[True, False]).group_by("creator_id").agg(
         pl.col("_t").head(P.max_growth_reasons).alias("_growth_text"),
         pl.len().alias("_n_un"),
     ).with_columns(
@@ -479,14 +560,18 @@ def _growth_sentences(episodes: pl.DataFrame, P: AuthenticityParams) -> pl.DataF
 
 def _burst_sentences(eng_anoms: pl.DataFrame, com_anoms: pl.DataFrame) -> pl.DataFrame:
     """Per creator: one sentence on like bursts and one on bot-comment bursts."""
-    lb = eng_anoms.filter(pl.col("kind") == "like_burst").sort("value", descending=True).group_by("creator_id").agg(
+    lb = eng_anoms.filter(pl.col("kind") == "like_burst").sort(
+        ["value", "published_at", "note_id"], descending=[True, False, False]
+    ).group_by("creator_id").agg(
         pl.len().alias("_n"), pl.col("value").first().alias("_likes"), pl.col("expected").first().alias("_exp"),
         pl.col("published_at").first().dt.to_string("%Y-%m-%d").alias("_day"),
     ).select("creator_id", pl.concat_str([
         pl.lit("Likes spiked on "), pl.col("_n").cast(pl.String), pl.lit(" note(s) without matching collects or comments (largest: "),
         fmt_int(pl.col("_likes")), pl.lit(" likes where its collects and comments suggest about "),
         fmt_int(pl.col("_exp").clip(0, None)), pl.lit(", on "), pl.col("_day"), pl.lit("): bought likes?")]).alias("_like_text"))
-    bb = com_anoms.filter(pl.col("kind") == "bot_burst").sort("n_comments", descending=True).group_by("creator_id").agg(
+    bb = com_anoms.filter(pl.col("kind") == "bot_burst").sort(
+        ["n_comments", "start", "note_id"], descending=[True, False, False]
+    ).group_by("creator_id").agg(
         pl.len().alias("_n"), pl.col("n_comments").sum().alias("_c"), pl.col("share").first().alias("_s"),
         pl.col("start").first().dt.to_string("%Y-%m-%d").alias("_day"),
     ).select("creator_id", pl.concat_str([

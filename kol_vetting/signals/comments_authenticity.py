@@ -177,13 +177,24 @@ def comment_anomalies(prepared: pl.DataFrame, creators: pl.DataFrame,
     for duplicates). Out: (anomalies in :data:`ANOMALIES_SCHEMA`; summary in
     :data:`SUMMARY_SCHEMA`, one row per creator with comments).
     """
+    return comment_peers(comment_features(prepared, params), creators, params)
+
+
+def comment_features(prepared: pl.DataFrame, params: CommentParams = CommentParams()) -> dict[str, pl.DataFrame] | None:
+    """The per-creator half of :func:`comment_anomalies` (each creator's own comments only).
+
+    Out: ``bursts`` (bot bursts per note), ``per`` (one row per creator: comment count,
+    bot-like share, duplicated-text counts) and ``seq`` (recurring commenter pairs); None when
+    there are no comments. Creators can be split into groups (shards), each group run here and
+    the frames concatenated (:func:`concat_comment_features`) before :func:`comment_peers`.
+    """
     p = params
     if prepared.height == 0:
-        return pl.DataFrame(schema=ANOMALIES_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
+        return None
     c = prepared
 
     # --- bursts of bot-like comments on one note
-    bots = c.filter(pl.col("bot_like")).sort("nid", "created_at")
+    bots = c.filter(pl.col("bot_like")).sort("nid", "created_at", "comment_id")
     bursts = pl.DataFrame(schema=ANOMALIES_SCHEMA)
     if bots.height:
         per_note = c.join(bots.select("nid").unique(), on="nid", how="semi").group_by("nid").agg(
@@ -239,6 +250,28 @@ def comment_anomalies(prepared: pl.DataFrame, creators: pl.DataFrame,
         pl.col("_dup_notes").fill_null(0),
         (pl.col("comments_count") >= p.min_comments).alias("comments_assessed"),
     ).drop("cid")
+    return {"bursts": bursts, "per": per, "seq": seq}
+
+
+def concat_comment_features(parts: list[dict[str, pl.DataFrame] | None]) -> dict[str, pl.DataFrame] | None:
+    """:func:`comment_features` of several creator groups as one (None when all are None)."""
+    got = [x for x in parts if x is not None]
+    if not got:
+        return None
+    return {k: pl.concat([x[k] for x in got]) for k in got[0]}
+
+
+def comment_peers(
+    features: dict[str, pl.DataFrame] | None, creators: pl.DataFrame, params: CommentParams = CommentParams()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The cross-creator half of :func:`comment_anomalies`: the duplicate share against
+    platform peers needs every creator (rows sorted by creator id first, so the result does not
+    depend on how they arrive), then the flags and the per-creator summary."""
+    p = params
+    if features is None:
+        return pl.DataFrame(schema=ANOMALIES_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
+    bursts, seq = features["bursts"], features["seq"]
+    per = features["per"].sort("creator_id")
     per = per.join(creators.select("creator_id", "platform"), on="creator_id", how="left").with_columns(
         pl.col("platform").fill_null("unknown")
     )
@@ -257,7 +290,8 @@ def comment_anomalies(prepared: pl.DataFrame, creators: pl.DataFrame,
         pl.col("_dup_ids").alias("comment_ids"),
     ).cast(ANOMALIES_SCHEMA)
 
-    anomalies = pl.concat([bursts, dups, seq]).sort("creator_id", "kind")
+    # a total order (ties broken by note, time and text) so evidence lists never depend on row order
+    anomalies = pl.concat([bursts, dups, seq]).sort("creator_id", "kind", "note_id", "start", "detail", nulls_last=True)
     b = bursts.group_by("creator_id").agg(
         pl.len().cast(pl.Int64).alias("bot_burst_notes"),
         pl.col("n_comments").sum().cast(pl.Int64).alias("bot_burst_comments"),
@@ -292,7 +326,7 @@ def _recurring_pairs(c: pl.DataFrame, p: CommentParams) -> pl.DataFrame:
     first = (
         c.filter(pl.col("commenter_id").is_not_null())
         .select("cid", "nid", "aid", "created_at", "comment_id")
-        .sort("nid", "created_at")
+        .sort("nid", "created_at", "comment_id")  # comment id breaks ties: "first" is well defined
         .with_columns(_position_in_run("nid").alias("pos"))
         .filter(pl.col("pos") < 2 * p.seq_first_k)
         .filter(pl.struct("nid", "aid").hash().is_first_distinct())

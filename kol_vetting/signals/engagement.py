@@ -112,10 +112,29 @@ def engagement_anomalies(
     follower_count, tier). Out: (anomalies in :data:`ANOMALIES_SCHEMA`, one row per flag;
     summary in :data:`SUMMARY_SCHEMA`, one row per creator with notes).
     """
+    per_creator, bursts = engagement_features(notes, creators, follower_history, as_of=as_of, params=params)
+    return engagement_peers(per_creator, bursts, params=params)
+
+
+def engagement_features(
+    notes: pl.DataFrame,
+    creators: pl.DataFrame,
+    follower_history: pl.DataFrame,
+    *,
+    as_of: dt.datetime,
+    params: EngagementParams = EngagementParams(),
+) -> tuple[pl.DataFrame | None, pl.DataFrame]:
+    """The per-creator half of :func:`engagement_anomalies`: reads only each creator's own rows.
+
+    Out: (one row per creator with notes: creators' columns, notes_count, engagement_rate,
+    collect/comment ratios, their logs and ``engagement_assessed``; None when there are no
+    notes at all) and the like-burst notes. Creators can be split into groups (shards), each
+    group run here, and the results concatenated before :func:`engagement_peers`.
+    """
     p = params
     n = notes.filter(pl.col("published_at") <= as_of).drop_nulls(["note_id", "creator_id"]).unique("note_id", keep="last")
     if n.height == 0:
-        return pl.DataFrame(schema=ANOMALIES_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
+        return None, _EMPTY_BURSTS.clear()
     n = n.select(
         "creator_id", "note_id", "published_at",
         pl.col("likes").cast(pl.Float64),
@@ -157,6 +176,19 @@ def engagement_anomalies(
         pl.when(enough & (pl.col("collect_ratio") > 0)).then(pl.col("collect_ratio").log()).alias("_log_cr"),
         pl.when(enough & (pl.col("comment_ratio") > 0)).then(pl.col("comment_ratio").log()).alias("_log_cm"),
     )
+    return df, bursts
+
+
+def engagement_peers(
+    per_creator: pl.DataFrame | None, bursts: pl.DataFrame, *, params: EngagementParams = EngagementParams()
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The cross-creator half of :func:`engagement_anomalies`: the platform size effect and the
+    peer statistics need every creator, so they run on all of :func:`engagement_features`'s
+    rows at once (sorted by creator id, so the result does not depend on how rows arrive)."""
+    p = params
+    if per_creator is None:
+        return pl.DataFrame(schema=ANOMALIES_SCHEMA), pl.DataFrame(schema=SUMMARY_SCHEMA)
+    df = per_creator.sort("creator_id")
     df = df.with_columns(_size_adjusted(df, p).alias("_adj_er"))
     df = peer_stats(df, "_adj_er", min_peers=p.min_peers, min_scale=p.min_log_scale, prefix="er", raw="engagement_rate")
     df = peer_stats(df, "_log_cr", min_peers=p.min_peers, min_scale=p.min_log_scale, prefix="cr")
@@ -221,8 +253,14 @@ def engagement_anomalies(
             pl.lit(None, dtype=pl.Int64).alias("peer_n"), pl.lit("creator's own notes").alias("peer_group"),
         )
     )
-    anomalies = pl.concat([r.cast(ANOMALIES_SCHEMA) for r in rows]).sort("creator_id", "kind")
+    anomalies = pl.concat([r.cast(ANOMALIES_SCHEMA) for r in rows]).sort("creator_id", "kind", "note_id", nulls_last=True)
     return anomalies, summary
+
+
+_EMPTY_BURSTS = pl.DataFrame(
+    schema={"creator_id": pl.String(), "note_id": pl.String(), "published_at": pl.Datetime("us"),
+            "likes": pl.Float64(), "expected_likes": pl.Float64(), "like_z": pl.Float64()}
+)
 
 
 def _size_adjusted(df: pl.DataFrame, p: EngagementParams) -> pl.Expr:
@@ -250,8 +288,7 @@ def _like_bursts(n: pl.DataFrame, p: EngagementParams) -> pl.DataFrame:
         pl.len().over("creator_id").alias("_cnt"),
     ).filter(pl.col("_cnt") >= p.min_notes)
     if x.height == 0:
-        return pl.DataFrame(schema={"creator_id": pl.String(), "note_id": pl.String(), "published_at": pl.Datetime("us"),
-                                    "likes": pl.Float64(), "expected_likes": pl.Float64(), "like_z": pl.Float64()})
+        return _EMPTY_BURSTS.clear()
     by = "creator_id"
     med_ll = pl.col("_ll").median().over(by)
     med_lo = pl.col("_lo").median().over(by)
@@ -266,4 +303,6 @@ def _like_bursts(n: pl.DataFrame, p: EngagementParams) -> pl.DataFrame:
         (pl.col("like_z") >= p.burst_like_z)
         & (pl.col("_gap") >= p.burst_gap_log)
         & (pl.col("likes") - pl.col("expected_likes") >= p.burst_min_excess_likes)
-    ).select("creator_id", "note_id", "published_at", "likes", "expected_likes", "like_z")
+    ).select("creator_id", "note_id", "published_at", "likes", "expected_likes", "like_z").sort(
+        "creator_id", "published_at", "note_id"  # a total order: like_burst_note_ids never depend on row order
+    )

@@ -146,8 +146,10 @@ def creator_fake_share(scores: pl.DataFrame, params: FakeShareParams = FakeShare
         k.alias("fake_count"),
         pl.col("fake_probability").mean().alias("fake_share_mean_probability"),
         # evidence: the most fake-looking followers first
+        # (ties, e.g. identical profiles, by follower id: the list never depends on row order)
         pl.col("follower_id").filter(pl.col("is_fake")).sort_by(
-            pl.col("fake_probability").filter(pl.col("is_fake")), descending=True
+            [pl.col("fake_probability").filter(pl.col("is_fake")), pl.col("follower_id").filter(pl.col("is_fake"))],
+            descending=[True, False],
         ).head(params.evidence_max).alias("fake_evidence_ids"),
     ).with_columns(share.alias("fake_share"))
     if params.method == "mean_probability":

@@ -305,7 +305,7 @@ def _explain(ep: pl.DataFrame, notes: pl.DataFrame, suspect: pl.Series | None, p
             & (pl.col("pub") <= pl.col("start") + pl.duration(days=p.explain_after_days))
             & (pl.col("gain") <= p.max_followers_per_engagement * pl.col("eng"))
         )
-        .sort("eng", descending=True)
+        .sort(["eng", "note_id"], descending=[True, False])  # ties: the lowest note id, not row order
         .group_by("creator_id", "episode")
         .first()
         .select("creator_id", "episode", pl.col("note_id").alias("explained_by_note_id"),

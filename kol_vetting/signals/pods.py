@@ -83,6 +83,16 @@ EDGES_SCHEMA = pl.Schema(
 )
 
 
+def early_comments(prepared: pl.DataFrame, params: PodParams = PodParams()) -> pl.DataFrame:
+    """The comments pods are built from: by a known account within ``early_minutes`` of the
+    note (columns comment_id, note_id, creator_id, commenter_id, delay_s). A small share of all
+    comments, so a sharded run can gather them from every shard (idempotent: filtering them
+    again keeps them all)."""
+    return prepared.filter(
+        (pl.col("delay_s") >= 0) & (pl.col("delay_s") <= params.early_minutes * 60) & pl.col("commenter_id").is_not_null()
+    ).select("comment_id", "note_id", "creator_id", "commenter_id", "delay_s")
+
+
 def detect_pods(
     prepared: pl.DataFrame,
     creator_ids: pl.Series,
@@ -99,9 +109,7 @@ def detect_pods(
     empty = (pl.DataFrame(schema=PODS_SCHEMA), pl.DataFrame(schema=EDGES_SCHEMA))
     if prepared.height == 0:
         return empty
-    early = prepared.filter(
-        (pl.col("delay_s") >= 0) & (pl.col("delay_s") <= p.early_minutes * 60) & pl.col("commenter_id").is_not_null()
-    ).select("comment_id", "note_id", "creator_id", "commenter_id", "delay_s")
+    early = early_comments(prepared, p)
     if early.height == 0:
         return empty
     is_creator = pl.col("commenter_id").is_in(creator_ids.implode())
@@ -178,7 +186,7 @@ def detect_pods(
     among = direct.join(member, on="creator_id").join(
         member.rename({"creator_id": "commenter_id", "pod_id": "pod_c"}), on="commenter_id"
     ).filter(pl.col("pod_id") == pl.col("pod_c"))
-    received = among.sort("delay_s").group_by("creator_id").agg(
+    received = among.sort("delay_s", "comment_id").group_by("creator_id").agg(
         pl.len().cast(pl.Int64).alias("early_comments_received"),
         (pl.col("delay_s").median() / 60.0).alias("median_delay_minutes"),
         pl.col("comment_id").head(p.evidence_max).alias("evidence_ids"),

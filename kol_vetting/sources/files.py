@@ -314,7 +314,12 @@ def _csv_header(readable: Path, original: Path) -> list[str]:
     """Column names from the first CSV record (parsed by Python's csv module, quotes honoured)."""
     with open(readable, encoding="utf-8", errors="replace", newline="") as f:
         head = f.read(1 << 20)
-    first = next(csv.reader(io.StringIO(head.removeprefix("\ufeff"))), None)
+    # newline="" lets the csv module see \r, \n and \r\n line ends alike (old Mac files end
+    # lines with \r only); a NUL byte or other damage in the header is a file-level error.
+    try:
+        first = next(csv.reader(io.StringIO(head.removeprefix("\ufeff"), newline="")), None)
+    except csv.Error as exc:
+        raise SourceError(original, f"cannot read the CSV header line: {exc}") from exc
     if not first:
         raise SourceError(original, "CSV file has no header line")
     return first
@@ -458,9 +463,13 @@ def _json_objects(path: Path, lines: pl.DataFrame, unit: str) -> FileRead:
         good = lines.filter(pl.col("kind") == "OBJECT").drop("kind")
         bad = lines.filter(pl.col("kind").is_null() | (pl.col("kind") != "OBJECT"))
         con.register("good", good)
-        # Keys in order of first appearance (json_keys is much cheaper than merging structures).
+        # Keys in order of first appearance: line, then position in the object (json_keys is much
+        # cheaper than merging structures). Without the position, keys first seen on the same
+        # line came out in hash order, so which of 'id'/'ID' was kept changed from run to run.
         found = con.sql(
-            "select k from (select n, unnest(json_keys(json)) as k from good) group by k order by min(n)"
+            "select k from (select n, unnest(json_keys(json)) as k, "
+            "unnest(range(len(json_keys(json)))) as pos from good) "
+            "group by k order by min(n), arg_min(pos, n), k"
         ).pl()
         keys, notes = _json_keys(found.get_column("k").to_list())
         if keys:
@@ -504,16 +513,20 @@ def _json_keys(found: list[str]) -> tuple[list[str], list[str]]:
     """Object keys to extract, first-seen order kept; case-insensitive clashes dropped.
 
     DuckDB struct fields are case-insensitive, so ``Name`` and ``name`` cannot both be kept.
+    Of keys that differ only by letter case, the all-lower-case one is kept (contract and
+    MediaCrawler names are lower case), else the first seen.
     """
-    keys: list[str] = []
-    notes: list[str] = []
-    seen: set[str] = set()
+    chosen: dict[str, str] = {}
     for key in found:
-        if key.lower() in seen:
-            notes.append(f"key {key!r} ignored: differs from another key only by letter case")
-            continue
-        seen.add(key.lower())
-        keys.append(key)
+        folded = key.lower()
+        if folded not in chosen or (key == folded and chosen[folded] != folded):
+            chosen[folded] = key
+    keys = [key for key in found if chosen[key.lower()] == key]
+    notes = [
+        f"key {key!r} ignored: differs from key {chosen[key.lower()]!r} only by letter case"
+        for key in found
+        if chosen[key.lower()] != key
+    ]
     return keys, notes
 
 
@@ -692,6 +705,147 @@ def utc_timestamp_strings(values: pl.Series) -> pl.Series:
     return steps.select(out.alias(values.name)).to_series()
 
 
+# The range of timestamps that can be rendered and compared (years 1 to 9999), in microseconds
+# and days since 1970. Values outside it (e.g. an int64-max "infinity" sentinel) are quarantined.
+MIN_EPOCH_US = -62_135_596_800_000_000
+MAX_EPOCH_US = 253_402_300_799_999_999
+_MIN_DAY = -719_162
+_MAX_DAY = 2_932_896
+_UNIT_PER_US = {"ns": 1000, "us": 1, "ms": 0.001}
+
+
+def is_scalar_dtype(dtype: pl.DataType) -> bool:
+    """True for single-value dtypes (numbers, text, booleans, dates, times); False for lists,
+    structs, binary, durations and other shapes the validator's casts cannot read directly."""
+    return (
+        dtype.is_numeric()
+        or dtype in (pl.String, pl.Categorical, pl.Null, pl.Boolean, pl.Date, pl.Time)
+        or isinstance(dtype, (pl.Datetime, pl.Enum))
+    )
+
+
+def json_text(series: pl.Series) -> pl.Series:
+    """Each value of any series (lists, structs, durations, binary ...) as JSON text; null stays null.
+
+    Never fails: temporal values inside are written as their integer (days or time units since
+    1970), so timestamps no calendar can show cannot stop the rendering.
+    """
+    safe = series
+    if _contains(series.dtype, lambda d: d.is_temporal()):
+        safe = series.cast(_physical_leaves(series.dtype))
+    if not _contains(safe.dtype, lambda d: d == pl.Binary or d == pl.Object or d == pl.Unknown):
+        try:
+            # {"v":<value>} -> <value>
+            encoded = safe.alias("v").to_frame().select(
+                pl.struct("v").struct.json_encode().str.slice(5).str.head(-1)
+            )
+            return encoded.to_series().set(series.is_null(), None).alias(series.name)
+        except pl.exceptions.PolarsError:
+            pass
+    # Shapes polars cannot encode (binary inside a list or struct, objects): plain Python.
+    return pl.Series(
+        series.name,
+        [None if v is None else json.dumps(v, ensure_ascii=False, default=_json_default) for v in safe.to_list()],
+        dtype=pl.String,
+    )
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return repr(value)
+
+
+def _physical_leaves(dtype: pl.DataType) -> pl.DataType:
+    """``dtype`` with every temporal leaf replaced by its integer representation."""
+    if dtype == pl.Date:
+        return pl.Int32()
+    if dtype.is_temporal():
+        return pl.Int64()
+    if isinstance(dtype, pl.List):
+        return pl.List(_physical_leaves(dtype.inner))
+    if isinstance(dtype, pl.Array):
+        return pl.Array(_physical_leaves(dtype.inner), dtype.shape)
+    if isinstance(dtype, pl.Struct):
+        return pl.Struct([pl.Field(f.name, _physical_leaves(f.dtype)) for f in dtype.fields])
+    return dtype
+
+
+def _contains(dtype: pl.DataType, pred) -> bool:
+    if pred(dtype):
+        return True
+    if isinstance(dtype, (pl.List, pl.Array)):
+        return _contains(dtype.inner, pred)
+    if isinstance(dtype, pl.Struct):
+        return any(_contains(f.dtype, pred) for f in dtype.fields)
+    return False
+
+
+def decode_binary(series: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """Binary values as UTF-8 text (old Parquet writers store strings as binary).
+
+    Returns (text, bad): rows whose bytes are not UTF-8 are null in ``text`` and True in ``bad``.
+    """
+    try:
+        return series.cast(pl.String), pl.repeat(False, series.len(), eager=True, dtype=pl.Boolean)
+    except pl.exceptions.PolarsError:
+        pass
+    values: list[str | None] = []
+    bad: list[bool] = []
+    for v in series.to_list():  # only for a binary column with invalid bytes
+        try:
+            values.append(None if v is None else bytes(v).decode("utf-8"))
+            bad.append(False)
+        except UnicodeDecodeError:
+            values.append(None)
+            bad.append(True)
+    return pl.Series(series.name, values, dtype=pl.String), pl.Series(series.name, bad, dtype=pl.Boolean)
+
+
+def calendar_ok(series: pl.Series) -> pl.Series:
+    """For a Date or Datetime series: True where the value is null or within years 1-9999."""
+    physical = series.to_physical()
+    if series.dtype == pl.Date:
+        return physical.is_between(_MIN_DAY, _MAX_DAY) | physical.is_null()
+    per_us = _UNIT_PER_US.get(series.dtype.time_unit or "us", 1)
+    if per_us == 1000:  # nanoseconds cover 1677-2262 only: always renderable
+        return pl.repeat(True, series.len(), eager=True, dtype=pl.Boolean)
+    return physical.is_between(int(MIN_EPOCH_US * per_us), int(MAX_EPOCH_US * per_us)) | physical.is_null()
+
+
+def text_series(series: pl.Series) -> pl.Series:
+    """Any series as text without failing (used to stack files whose column types differ).
+
+    Timestamps become naive-UTC ISO text (outside years 1-9999: their raw integer and unit),
+    binary becomes UTF-8 text (undecodable bytes replaced), lists of plain values are joined
+    with commas (as tags are written), anything else nested becomes JSON text.
+    """
+    dtype = series.dtype
+    if isinstance(dtype, pl.Datetime) or dtype == pl.Date:
+        ok = calendar_ok(series)
+        shown = series.set(~ok, None)
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is not None:
+                shown = shown.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+            shown = shown.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f")
+            unit = dtype.time_unit
+        else:
+            shown = shown.dt.to_string("%Y-%m-%d")
+            unit = "days"
+        raw = series.to_physical().cast(pl.String) + f" {unit} since 1970"
+        return pl.select(pl.when(ok.alias("ok")).then(shown).otherwise(raw)).to_series().alias(series.name)
+    if dtype == pl.Binary:
+        try:
+            return series.cast(pl.String)
+        except pl.exceptions.PolarsError:
+            return pl.Series(series.name, [None if v is None else bytes(v).decode("utf-8", errors="replace") for v in series.to_list()], dtype=pl.String)
+    if isinstance(dtype, (pl.List, pl.Array)) and is_scalar_dtype(dtype.inner) and not dtype.inner.is_temporal():
+        return series.cast(pl.List(dtype.inner)).list.eval(pl.element().cast(pl.String)).list.join(",")
+    if is_scalar_dtype(dtype):
+        return series.cast(pl.String)
+    return json_text(series)
+
+
 def harmonize_concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """Concatenate frames from several files of one table, aligning columns by name.
 
@@ -708,27 +862,18 @@ def harmonize_concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
                 dtypes.setdefault(name, set()).add(dtype)
     aligned = []
     for frame in frames:
-        casts = []
+        columns = []
         for name, dtype in frame.schema.items():
             kinds = dtypes.get(name, set())
             if len(kinds) == 1:
-                casts.append(pl.col(name).cast(next(iter(kinds))))
+                wanted = next(iter(kinds))
+                if dtype != wanted:  # an all-null column of this file
+                    columns.append(frame.get_column(name).cast(wanted))
             elif len(kinds) > 1:
-                casts.append(_as_text(name, dtype))
-        aligned.append(frame.with_columns(casts) if casts else frame)
+                # Never fails: a Parquet part can hold binary, structs or sentinel timestamps.
+                columns.append(text_series(frame.get_column(name)))
+        aligned.append(frame.with_columns(columns) if columns else frame)
     return pl.concat(aligned, how="diagonal")
-
-
-def _as_text(name: str, dtype: pl.DataType) -> pl.Expr:
-    """Render a column as text so that it can be stacked with a string column of another file."""
-    col = pl.col(name)
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.to_string("%Y-%m-%dT%H:%M:%S%.6f").alias(name)
-    if isinstance(dtype, pl.List):
-        return col.list.eval(pl.element().cast(pl.String)).list.join(",").alias(name)
-    if isinstance(dtype, pl.Struct):
-        return col.struct.json_encode().alias(name)
-    return col.cast(pl.String).alias(name)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -809,13 +954,27 @@ def to_contract_columns(table: str, frame: pl.DataFrame) -> tuple[pl.DataFrame, 
     exprs: list[pl.Expr] = []
     for name in present:
         target = contract[name]
-        if isinstance(target, pl.List):
+        dtype = frame.schema[name]
+        if isinstance(target, pl.List) and _tags_readable(dtype):
+            if isinstance(dtype, pl.Array):
+                frame = frame.with_columns(pl.col(name).cast(pl.List(dtype.inner)))
             exprs.append(tags_expr(name, frame.schema[name]))
-        elif isinstance(target, pl.Datetime):
-            exprs.append(utc_timestamp_expr(name, frame.schema[name]))
+        elif isinstance(target, pl.Datetime) and not (
+            isinstance(dtype, pl.Datetime) and not calendar_ok(frame.get_column(name)).all()
+        ):
+            exprs.append(utc_timestamp_expr(name, dtype))
         else:
+            # Anything else (a struct of tags, a sentinel timestamp beyond year 9999) is left as
+            # read: the validator quarantines those rows with a reason.
             exprs.append(pl.col(name))
     return frame.select(*exprs, pl.col(SOURCE_FILE), pl.col(SOURCE_ROW)), extra
+
+
+def _tags_readable(dtype: pl.DataType) -> bool:
+    """True when :func:`parse_tags` can read a column of ``dtype`` (text, plain values, lists of them)."""
+    if isinstance(dtype, (pl.List, pl.Array)):
+        dtype = dtype.inner
+    return is_scalar_dtype(dtype) and not dtype.is_temporal()
 
 
 def _discover(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:

@@ -1,0 +1,219 @@
+"""Per-creator sharding: split the inputs by a stable hash of ``creator_id``, score each shard
+alone, merge.
+
+Every authenticity detector except the peer comparisons and pods reads only a creator's own
+rows (profile, follower sample, notes, the comments under its notes, follower history). So the
+creators can be split into ``n`` groups, each group scored on its own rows (the *map* step:
+:func:`kol_vetting.signals.authenticity.authenticity_parts`), and the small per-creator results
+concatenated before the cross-creator step (the *reduce*:
+:func:`kol_vetting.signals.authenticity.combine_authenticity`: peer statistics, the platform
+size effect on engagement, the duplicate-comment peer z, pods on the early comments of every
+shard, and the final risk). The result equals the unsharded :func:`score_authenticity` (same
+rows and values, in creator order; see ``tests/test_shards.py``).
+
+The shard of a creator is ``int(md5(creator_id)[:15 hex digits], 16) mod n``: a stable hash
+(unlike Polars' ``hash``, which may change between versions), the same in Python
+(:func:`shard_of`) and in DuckDB SQL (:func:`shard_sql`), so Parquet files can be split by
+DuckDB and scored by Polars, on one machine or many. Comments go to the shard of the creator of
+the note they are under.
+
+Two ways in:
+
+* :func:`split_frames`: in-memory frames -> one dict of frames per shard;
+* :func:`write_shards`: a source folder of Parquet files -> one folder per shard
+  (``_shard=<k>/<table>_<i>.parquet``), written by DuckDB in one streaming pass per table, so
+  no table is ever held in memory; :func:`read_shard` reads one shard back.
+
+:func:`score_authenticity_sharded` then takes the shards (folders or dicts) one at a time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import polars as pl
+
+from kol_vetting.schema import polars_schema
+
+#: Tables split by creator (comments follow their note's creator).
+SHARDED_TABLES = ("creators", "follower_samples", "notes", "comments", "follower_history")
+#: Hex digits of the md5 used (60 bits: fits a signed 64-bit integer in any SQL engine).
+_HEX_DIGITS = 15
+
+
+def shard_number(creator_id: str, n: int) -> int:
+    """The shard (0..n-1) of one creator id."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    return int(hashlib.md5(creator_id.encode("utf-8")).hexdigest()[:_HEX_DIGITS], 16) % n
+
+
+def shard_of(creator_id: str | pl.Expr, n: int) -> pl.Expr:
+    """Polars expression: the shard (Int64, 0..n-1) of each creator id; null ids stay null.
+
+    Each distinct id is hashed once (md5 in Python over the unique values, then mapped back),
+    so a column of millions of rows with thousands of creators costs thousands of hashes.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    expr = pl.col(creator_id) if isinstance(creator_id, str) else creator_id
+
+    def shards(s: pl.Series) -> pl.Series:
+        ids = s.cast(pl.String).drop_nulls().unique()
+        codes = [shard_number(x, n) for x in ids.to_list()]
+        return s.cast(pl.String).replace_strict(ids, pl.Series(codes, dtype=pl.Int64), default=None, return_dtype=pl.Int64)
+
+    return expr.map_batches(shards, return_dtype=pl.Int64, is_elementwise=True)
+
+
+def shard_sql(column: str, n: int) -> str:
+    """DuckDB SQL expression of :func:`shard_of` for ``column`` (same numbers)."""
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    return f"(('0x' || substr(md5(CAST({column} AS VARCHAR)), 1, {_HEX_DIGITS}))::UBIGINT % {int(n)})::BIGINT"
+
+
+def split_frames(tables: Mapping[str, pl.DataFrame | None], n: int) -> list[dict[str, pl.DataFrame]]:
+    """Split contract tables into ``n`` shards by creator (comments by their note's creator).
+
+    In: any of :data:`SHARDED_TABLES` (missing or None = empty). Out: ``n`` dicts of frames.
+    Rows without a creator (or comments under unknown notes) belong to no shard; the
+    authenticity signal ignores them anyway.
+    """
+    out: list[dict[str, pl.DataFrame]] = [{} for _ in range(n)]
+    keyed: dict[str, pl.DataFrame] = {}
+    for t in ("creators", "follower_samples", "notes", "follower_history"):
+        df = tables.get(t)
+        df = pl.DataFrame(schema=polars_schema(t)) if df is None else df
+        keyed[t] = df.with_columns(shard_of("creator_id", n).alias("_shard"))
+    comments = tables.get("comments")
+    comments = pl.DataFrame(schema=polars_schema("comments")) if comments is None else comments
+    note_shard = keyed["notes"].select("note_id", "_shard").unique("note_id", keep="last")
+    keyed["comments"] = comments.join(note_shard, on="note_id", how="inner", maintain_order="left")
+    for t, df in keyed.items():
+        parts = df.partition_by("_shard", as_dict=True, include_key=False, maintain_order=True)
+        for k in range(n):
+            out[k][t] = parts.get((k,), df.clear().drop("_shard"))
+    return out
+
+
+def write_shards(source_dir: str | Path, out_dir: str | Path, n: int) -> list[Path]:
+    """Split a folder of contract Parquet files into ``n`` shard folders with DuckDB.
+
+    In: ``source_dir`` with ``<table>.parquet`` for the :data:`SHARDED_TABLES` (a missing one is
+    an empty table), ``out_dir`` (created; must not hold an older split), ``n``. Out: the shard
+    folders ``out_dir/_shard=<k>/`` (Hive-style), each with ``<table>_<i>.parquet`` files.
+    One streaming DuckDB ``COPY ... PARTITION_BY`` per table: the table is read once and never
+    held in memory; each creator id is hashed once (a join with its distinct ids). The same SQL
+    runs against object storage (``s3://`` paths through DuckDB's httpfs extension).
+    """
+    import duckdb
+
+    src, out = Path(source_dir), Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET preserve_insertion_order = true")
+
+        def rel(t: str) -> str | None:
+            path = src / f"{t}.parquet"
+            return f"read_parquet('{_sql_path(path)}')" if path.exists() else None
+
+        for t in SHARDED_TABLES:
+            table = rel(t)
+            if table is None:
+                continue
+            if t == "comments":
+                notes = rel("notes")
+                if notes is None:
+                    continue
+                # a comment goes to the shard of its note's creator
+                keyed = (
+                    f"(SELECT note_id, any_value(creator_id) AS creator_id FROM {notes} "
+                    "WHERE creator_id IS NOT NULL GROUP BY note_id)"
+                )
+                ids = f"(SELECT DISTINCT creator_id FROM {keyed})"
+                query = (
+                    f"SELECT c.*, s._shard FROM {table} c JOIN {keyed} k ON c.note_id = k.note_id "
+                    f"JOIN (SELECT creator_id, {shard_sql('creator_id', n)} AS _shard FROM {ids}) s "
+                    "ON k.creator_id = s.creator_id"
+                )
+            else:
+                ids = f"(SELECT DISTINCT creator_id FROM {table} WHERE creator_id IS NOT NULL)"
+                query = (
+                    f"SELECT t.*, s._shard FROM {table} t "
+                    f"JOIN (SELECT creator_id, {shard_sql('creator_id', n)} AS _shard FROM {ids}) s "
+                    "ON t.creator_id = s.creator_id"
+                )
+            con.execute(
+                f"COPY ({query}) TO '{_sql_path(out)}' (FORMAT parquet, PARTITION_BY (_shard), "
+                f"FILENAME_PATTERN '{t}_{{i}}', OVERWRITE_OR_IGNORE, COMPRESSION zstd)"
+            )
+    finally:
+        con.close()
+    folders = [out / f"_shard={k}" for k in range(n)]
+    for f in folders:
+        f.mkdir(exist_ok=True)  # a shard without any rows still exists (and reads as empty)
+    return folders
+
+
+def read_shard(folder: str | Path) -> dict[str, pl.DataFrame]:
+    """The tables of one shard folder written by :func:`write_shards` (contract dtypes)."""
+    folder = Path(folder)
+    out = {}
+    for t in SHARDED_TABLES:
+        schema = polars_schema(t)
+        files = sorted(folder.glob(f"{t}_*.parquet"))
+        if files:
+            df = pl.read_parquet(files, hive_partitioning=False)
+            out[t] = df.select([c for c in schema if c in df.columns]).cast(
+                {c: d for c, d in schema.items() if c in df.columns}
+            )
+        else:
+            out[t] = pl.DataFrame(schema=schema)
+    return out
+
+
+def score_authenticity_sharded(
+    shards: Sequence[str | Path | Mapping[str, pl.DataFrame]],
+    *,
+    as_of: dt.datetime,
+    model: object | None = None,
+    params: object | None = None,
+) -> dict[str, pl.DataFrame]:
+    """:func:`~kol_vetting.signals.authenticity.score_authenticity` over shards.
+
+    In: the shards (folders from :func:`write_shards`, or dicts from :func:`split_frames`);
+    each is read, scored (map step) and released before the next. Out: the same tables as the
+    unsharded function; ``authenticity_scores`` sorted by creator id (the unsharded function
+    keeps the creators table's order). The map steps are independent: in Dagster they are one
+    partition each, run in parallel by the executor.
+    """
+    from kol_vetting.signals.authenticity import (
+        AuthenticityParams,
+        authenticity_parts,
+        combine_authenticity,
+    )
+
+    P = params if params is not None else AuthenticityParams()
+    parts = []
+    for shard in shards:
+        t = read_shard(shard) if isinstance(shard, (str, Path)) else shard
+        parts.append(
+            authenticity_parts(
+                t.get("creators"), t.get("follower_samples"), t.get("notes"), t.get("comments"),
+                t.get("follower_history"), as_of=as_of, model=model, params=P,  # type: ignore[arg-type]
+            )
+        )
+        del t
+    out = combine_authenticity(parts, as_of=as_of, params=P)  # type: ignore[arg-type]
+    out["authenticity_scores"] = out["authenticity_scores"].sort("creator_id")
+    return out
+
+
+def _sql_path(p: Path) -> str:
+    return str(p).replace("'", "''")

@@ -67,6 +67,19 @@ STAGES = (
 # --------------------------------------------------------------------------------------------
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB: ``VmHWM`` (reset at exec, so it is this
+    program's own), else ``ru_maxrss`` (on Linux a child's ru_maxrss also counts the parent's
+    memory at fork time, which the parent being small keeps negligible)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def machine_info() -> dict[str, Any]:
     """CPU model, cores, RAM, OS and the versions that matter for speed."""
     import duckdb
@@ -229,7 +242,7 @@ class _Timer:
         n = rows() if callable(rows) else rows
         n = info.pop("rows", n)
         # ru_maxrss only grows: a stage that raises it is the one that set the peak so far
-        info["peak_rss_mb_so_far"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        info["peak_rss_mb_so_far"] = peak_rss_mb()
         self.stages[name] = {
             "seconds": round(seconds, 3),
             "cpu_s": round(cpu, 3),
@@ -529,36 +542,42 @@ def _child(args_json: str) -> None:
     res["import_s"] = round(import_s, 3)
     res["floor_s"] = round(floor_s, 3)
     res["floor_rows"] = floor_rows
-    res["self_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    res["self_peak_rss_mb"] = peak_rss_mb()
     print("BENCH_RESULT " + json.dumps(res, default=str), flush=True)
 
 
 def _sharded_child(args_json: str) -> None:
-    """Benchmark subprocess: split a world into shards (DuckDB), then sharded authenticity."""
+    """Benchmark subprocess for sharded authenticity: phase ``split`` (DuckDB writes the shard
+    folders) or phase ``score`` (map over the shards, then reduce). One phase per process, so
+    each phase's peak memory is its own."""
     a = json.loads(args_json)
-    world, workdir, n = Path(a["world"]), Path(a["workdir"]), int(a["shards"])
+    world, out, n = Path(a["world"]), Path(a["out"]), int(a["shards"])
+    res: dict[str, Any] = {"shards": n, "phase": a["phase"]}
+    if a["phase"] == "split":
+        import shutil
+
+        from kol_vetting.shards import write_shards
+
+        shutil.rmtree(out, ignore_errors=True)
+        c0, t0 = time.process_time(), time.perf_counter()
+        write_shards(world, out, n, memory_limit=a.get("memory_limit"))
+        res["split_s"] = round(time.perf_counter() - t0, 2)
+        res["split_cpu_s"] = round(time.process_time() - c0, 2)
+        res["split_peak_rss_mb"] = peak_rss_mb()
+        print("BENCH_RESULT " + json.dumps(res, default=str), flush=True)
+        return
     _import_all()
     import polars as pl
 
-    from kol_vetting.shards import read_shard, write_shards
+    from kol_vetting.shards import read_shard
     from kol_vetting.signals.authenticity import AuthenticityParams, authenticity_parts, combine_authenticity
 
-    import shutil
-
-    out = workdir / f"shards_{n}"
-    shutil.rmtree(out, ignore_errors=True)
     as_of = pl.read_parquet(world / "creators.parquet", columns=["captured_at"])["captured_at"].max()
-    res: dict[str, Any] = {"shards": n}
-    c0, t0 = time.process_time(), time.perf_counter()
-    folders = write_shards(world, out, n)
-    res["split_s"] = round(time.perf_counter() - t0, 2)
-    res["split_cpu_s"] = round(time.process_time() - c0, 2)
-    res["split_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     P = AuthenticityParams()
     parts, per_shard = [], []
-    for folder in folders:
+    for k in range(n):
         c1, t1 = time.process_time(), time.perf_counter()
-        t = read_shard(folder)
+        t = read_shard(out / f"_shard={k}")
         rows = sum(df.height for df in t.values())
         parts.append(authenticity_parts(
             t["creators"], t["follower_samples"], t["notes"], t["comments"], t["follower_history"], as_of=as_of, params=P
@@ -569,35 +588,53 @@ def _sharded_child(args_json: str) -> None:
     res["map_cpu_s"] = round(sum(x["cpu_s"] for x in per_shard), 2)
     res["map_max_shard_s"] = max(x["seconds"] for x in per_shard)
     res["per_shard"] = per_shard
-    res["map_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    res["map_peak_rss_mb"] = peak_rss_mb()
     c2, t2 = time.process_time(), time.perf_counter()
     result = combine_authenticity(parts, as_of=as_of, params=P)
     res["reduce_s"] = round(time.perf_counter() - t2, 2)
     res["reduce_cpu_s"] = round(time.process_time() - c2, 2)
+    res["score_peak_rss_mb"] = peak_rss_mb()
     res["creators_scored"] = result["authenticity_scores"].height
     res["rows"] = {k: v.height for k, v in result.items()}
-    res["total_s"] = round(res["split_s"] + res["map_s"] + res["reduce_s"], 2)
-    shutil.rmtree(out, ignore_errors=True)
     print("BENCH_RESULT " + json.dumps(res, default=str), flush=True)
 
 
 def run_sharded_authenticity(
-    n_creators: int, n_shards: int, *, workdir: Path, seed: int = 7, echo: Callable[[str], None] | None = print
+    n_creators: int,
+    n_shards: int,
+    *,
+    workdir: Path,
+    seed: int = 7,
+    memory_limit: str | None = "4GB",
+    keep_shards: bool = False,
+    echo: Callable[[str], None] | None = print,
 ) -> dict[str, Any]:
-    """Authenticity on a world split into ``n_shards`` by creator (file-per-shard path), in a
-    fresh subprocess: split seconds (DuckDB), map seconds (all shards, one after another, and
-    the slowest shard: the wall time with one worker per shard), reduce seconds, peak RSS."""
+    """Authenticity on a world split into ``n_shards`` by creator (the file-per-shard path).
+
+    Two fresh subprocesses: the split (DuckDB writes ``_shard=<k>/`` folders; its memory capped
+    at ``memory_limit``) and the scoring (map over the shards one after another, then the
+    reduce). Reports seconds and CPU per phase, the slowest shard (the map's wall time with
+    one worker per shard) and each phase's peak RSS.
+    """
+    import shutil
+
     workdir = Path(workdir)
     world, gen_s = ensure_world(workdir, n_creators, seed)
-    args = {"world": str(world.resolve()), "workdir": str((workdir / f"sharded_{n_creators}").resolve()), "shards": n_shards}
+    out = (workdir / f"shards_{n_creators}_{n_shards}").resolve()
+    base = {"world": str(world.resolve()), "out": str(out), "shards": n_shards, "memory_limit": memory_limit}
     code = "import sys; from kol_vetting.bench import _sharded_child; _sharded_child(sys.argv[1])"
-    res, peak = _run_child(args, code)
-    res.update({"creators": n_creators, "peak_rss_mb": round(peak, 1), "world_generated_s": gen_s})
+    split, _ = _run_child({**base, "phase": "split"}, code)
+    score, _ = _run_child({**base, "phase": "score"}, code)
+    if not keep_shards:
+        shutil.rmtree(out, ignore_errors=True)
+    res = {**split, **score, "phase": None, "creators": n_creators, "world_generated_s": gen_s}
+    res["total_s"] = round(res["split_s"] + res["map_s"] + res["reduce_s"], 2)
+    res["peak_rss_mb"] = max(res["split_peak_rss_mb"], res["score_peak_rss_mb"])
     if echo:
         echo(
-            f"sharded authenticity, {n_creators:,} creators in {n_shards} shards: split {res['split_s']:.1f} s, "
-            f"map {res['map_s']:.1f} s (slowest shard {res['map_max_shard_s']:.1f} s), reduce {res['reduce_s']:.1f} s, "
-            f"peak RSS {peak:,.0f} MB"
+            f"sharded authenticity, {n_creators:,} creators in {n_shards} shards: split {res['split_s']:.1f} s "
+            f"(peak {res['split_peak_rss_mb']:,.0f} MB), map {res['map_s']:.1f} s (slowest shard "
+            f"{res['map_max_shard_s']:.1f} s), reduce {res['reduce_s']:.1f} s (peak {res['score_peak_rss_mb']:,.0f} MB)"
         )
     return res
 
@@ -734,7 +771,9 @@ def run_benchmark(
                 "pipeline_cpu_s": res["pipeline_cpu_s"],
                 "floor_s": res["floor_s"],
                 "ratio": round(res["pipeline_s"] / res["floor_s"], 1) if res["floor_s"] > 0 else None,
-                "peak_rss_mb": round(peak, 1),
+                # the child's own high-water mark (VmHWM); wait4's ru_maxrss as a cross-check
+                "peak_rss_mb": res.get("self_peak_rss_mb") or round(peak, 1),
+                "peak_rss_mb_wait4": round(peak, 1),
                 "max_dossiers": max_dossiers,
                 "missing": res["missing"],
                 "world_generated_s": round(gen_s, 2) if gen_s is not None else None,

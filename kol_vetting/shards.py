@@ -100,7 +100,9 @@ def split_frames(tables: Mapping[str, pl.DataFrame | None], n: int) -> list[dict
     return out
 
 
-def write_shards(source_dir: str | Path, out_dir: str | Path, n: int) -> list[Path]:
+def write_shards(
+    source_dir: str | Path, out_dir: str | Path, n: int, *, memory_limit: str | None = None
+) -> list[Path]:
     """Split a folder of contract Parquet files into ``n`` shard folders with DuckDB.
 
     In: ``source_dir`` with ``<table>.parquet`` for the :data:`SHARDED_TABLES` (a missing one is
@@ -109,6 +111,7 @@ def write_shards(source_dir: str | Path, out_dir: str | Path, n: int) -> list[Pa
     One streaming DuckDB ``COPY ... PARTITION_BY`` per table: the table is read once and never
     held in memory; each creator id is hashed once (a join with its distinct ids). The same SQL
     runs against object storage (``s3://`` paths through DuckDB's httpfs extension).
+    ``memory_limit`` (e.g. ``"4GB"``) caps DuckDB's memory; it spills to a temp folder beyond.
     """
     import duckdb
 
@@ -118,6 +121,9 @@ def write_shards(source_dir: str | Path, out_dir: str | Path, n: int) -> list[Pa
     try:
         con.execute("SET enable_progress_bar = false")
         con.execute("SET preserve_insertion_order = true")
+        if memory_limit:
+            con.execute(f"SET memory_limit = '{memory_limit}'")
+            con.execute(f"SET temp_directory = '{_sql_path(out / '.tmp')}'")
 
         def rel(t: str) -> str | None:
             path = src / f"{t}.parquet"
@@ -155,6 +161,9 @@ def write_shards(source_dir: str | Path, out_dir: str | Path, n: int) -> list[Pa
             )
     finally:
         con.close()
+    import shutil
+
+    shutil.rmtree(out / ".tmp", ignore_errors=True)
     folders = [out / f"_shard={k}" for k in range(n)]
     for f in folders:
         f.mkdir(exist_ok=True)  # a shard without any rows still exists (and reads as empty)

@@ -53,7 +53,7 @@ bench: install
 ## Known vulnerabilities in the locked dependencies (needs the vulnerability service reachable;
 ## not part of `make test`). See docs/reliability.md for the findings.
 audit: install
-	$(BIN)/uv tool run --from pip-audit pip-audit -r requirements.lock --disable-pip --no-deps
+	$(BIN)/uv tool run --from pip-audit pip-audit -r requirements.lock --disable-pip --no-deps --strict
 
 ## Re-resolve the pinned versions (after editing pyproject.toml).
 lock: install

@@ -569,20 +569,27 @@ def _sharded_child(args_json: str) -> None:
     _import_all()
     import polars as pl
 
-    from kol_vetting.shards import read_shard
+    from kol_vetting.shards import compact_part, read_shard
     from kol_vetting.signals.authenticity import AuthenticityParams, authenticity_parts, combine_authenticity
 
     as_of = pl.read_parquet(world / "creators.parquet", columns=["captured_at"])["captured_at"].max()
     P = AuthenticityParams()
+    spill = out / "_follower_scores"
+    spill.mkdir(exist_ok=True)
     parts, per_shard = [], []
     for k in range(n):
         c1, t1 = time.process_time(), time.perf_counter()
         t = read_shard(out / f"_shard={k}")
         rows = sum(df.height for df in t.values())
-        parts.append(authenticity_parts(
+        part = authenticity_parts(
             t["creators"], t["follower_samples"], t["notes"], t["comments"], t["follower_history"], as_of=as_of, params=P
-        ))
+        )
         del t
+        # the per-follower scores (one row per sampled follower) go to disk, as in
+        # kol_vetting.shards.score_authenticity_sharded(spill_dir=...)
+        part["follower_scores"].write_parquet(spill / f"follower_scores_{k}.parquet")
+        part["follower_scores"] = part["follower_scores"].clear()
+        parts.append(compact_part(part))
         per_shard.append({"seconds": round(time.perf_counter() - t1, 2), "cpu_s": round(time.process_time() - c1, 2), "rows": rows})
     res["map_s"] = round(sum(x["seconds"] for x in per_shard), 2)
     res["map_cpu_s"] = round(sum(x["cpu_s"] for x in per_shard), 2)
@@ -596,6 +603,7 @@ def _sharded_child(args_json: str) -> None:
     res["score_peak_rss_mb"] = peak_rss_mb()
     res["creators_scored"] = result["authenticity_scores"].height
     res["rows"] = {k: v.height for k, v in result.items()}
+    res["rows"]["follower_scores"] = pl.scan_parquet(sorted(spill.glob("*.parquet"))).select(pl.len()).collect().item()
     print("BENCH_RESULT " + json.dumps(res, default=str), flush=True)
 
 

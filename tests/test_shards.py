@@ -93,3 +93,7 @@ def test_file_per_shard_path(world, small_world, tmp_path):
     joined = comments_of.join(notes_of, on="note_id", how="left")
     assert joined["k"].null_count() == 0 and (joined["k"] == joined["ck"]).all()
     _assert_same(reference, score_authenticity_sharded(folders, as_of=as_of))
+    spilled = score_authenticity_sharded(folders, as_of=as_of, spill_dir=tmp_path / "spill")
+    assert isinstance(spilled["follower_scores"], pl.LazyFrame)
+    spilled["follower_scores"] = spilled["follower_scores"].collect()
+    _assert_same(reference, spilled)

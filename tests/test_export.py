@@ -327,9 +327,9 @@ def test_html_is_escaped_and_links_are_safe(tmp_path, small):
     assert "&lt;script&gt;" in pages["index.html"]
     bad = pages["c_bad.html"]
     assert 'href="https://www.xiaohongshu.com/explore/n_bad1"' in bad
-    assert bad.count("data:image/png;base64,") == 2  # follower growth and engagement plots
+    assert bad.count("data:image/svg+xml;base64,") == 2  # follower growth and engagement plots
     assert (
-        pages["c_ok.html"].count("data:image/png;base64,") == 0 and "no data" in pages["c_ok.html"]
+        pages["c_ok.html"].count("data:image/svg+xml;base64,") == 0 and "no data" in pages["c_ok.html"]
     )
     assert 'href="c_bad.html"' in pages["index.html"]
 

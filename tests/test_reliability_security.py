@@ -135,7 +135,7 @@ class _Tags(html.parser.HTMLParser):
                 self.problems.append(f"event handler {name}")
             if name == "href" and not (re.fullmatch(r"[a-z0-9_-]+\.html", value or "") or value.startswith("https://")):
                 self.problems.append(f"href {value!r}")
-            if name == "src" and not (value or "").startswith("data:image/png;base64,"):
+            if name == "src" and not (value or "").startswith("data:image/svg+xml;base64,"):
                 self.problems.append(f"src {value!r}")
 
     def handle_data(self, data):

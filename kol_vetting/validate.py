@@ -272,10 +272,13 @@ def validate_table(
     present = [c for c in target.names() if c in df.columns]
     missing_required = [c for c in required if c not in df.columns]
 
-    # The row as read, for the quarantine (all present contract columns, as text).
+    # The row as read, for the quarantine (all present contract columns, as text). Built from
+    # the kept raw columns and only for the quarantined rows: encoding every row is costly.
     row_json = (
-        pl.struct([pl.col(c).cast(pl.String) if not isinstance(df.schema[c], pl.List) else pl.col(c) for c in present])
-        .struct.json_encode()
+        pl.struct([
+            (pl.col(f"_raw_{c}").cast(pl.String) if not isinstance(df.schema[c], pl.List) else pl.col(f"_raw_{c}")).alias(c)
+            for c in present
+        ]).struct.json_encode()
         if present
         else pl.lit("{}")
     )
@@ -290,7 +293,6 @@ def validate_table(
         *casts,
         pl.col(SOURCE_FILE).cast(pl.String),
         pl.col(SOURCE_ROW),
-        row_json.alias("_row"),
         *[pl.col(c) for c in problems.values()],
     )
     # Keep the raw values next to the typed ones to tell "could not parse" from "was empty".
@@ -368,7 +370,10 @@ def validate_table(
     bad = typed.filter(pl.col("_reason") != "")
     good = typed.filter(pl.col("_reason") == "")
 
-    # Duplicates of a key: the latest capture wins; ties broken by the later file/row.
+    # Duplicates of a key: the latest capture wins; ties broken by the later file/row. Only
+    # the rows whose key repeats are sorted (a hash check finds them): clean inputs skip it.
+    key = pl.col(spec.key[0]) if len(spec.key) == 1 else pl.struct(list(spec.key))
+    repeated = good.filter(key.is_duplicated())
     order = [*spec.key]
     descending = [False] * len(spec.key)
     if spec.recency:
@@ -376,23 +381,22 @@ def validate_table(
         descending.append(True)
     order += [SOURCE_FILE, SOURCE_ROW]
     descending += [True, True]
-    good = good.sort(order, descending=descending, nulls_last=True)
-    is_first = pl.struct(list(spec.key)).is_first_distinct()
-    good = good.with_columns(is_first.alias("_keep"))
-    dups = good.filter(~pl.col("_keep")).with_columns(
+    repeated = repeated.sort(order, descending=descending, nulls_last=True).with_columns(key.is_first_distinct().alias("_keep"))
+    dups = repeated.filter(~pl.col("_keep")).with_columns(
         pl.concat_str(
             [pl.lit(f"duplicate {'/'.join(spec.key)} "), pl.concat_str([pl.col(k).cast(pl.String) for k in spec.key], separator="/"),
              pl.lit(": superseded by a later capture")]
         ).alias("_reason")
     )
     extra = [SOURCE_FILE, SOURCE_ROW] if keep_source else []
-    accepted = good.filter(pl.col("_keep")).select([*target.names(), *extra]).sort(list(spec.key))
+    keepers = pl.concat([good.filter(~key.is_duplicated()), repeated.filter(pl.col("_keep")).drop("_keep")]) if repeated.height else good
+    accepted = keepers.select([*target.names(), *extra]).sort(list(spec.key))
 
     quarantined = pl.concat([bad, dups], how="diagonal_relaxed").select(
         pl.col(SOURCE_FILE).alias("source_file"),
         pl.lit(table).alias("table"),
         pl.col(SOURCE_ROW).alias("source_row"),
-        pl.col("_row").alias("row"),
+        row_json.alias("row"),
         pl.col("_reason").alias("reason"),
     )
     report = TableReport(table, n, accepted.height, quarantined.height, dups.height)

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kol_vetting.brief import SIGNALS, Brief, ScorecardConfig
-from kol_vetting.schema import SIGNAL_SCORE_SCHEMA, tier_of
+from kol_vetting.schema import SIGNAL_SCORE_SCHEMA, TIERS, tier_of
 
 DECISIONS = ("approve", "approve_with_conditions", "manual_review", "reject")
 DECISION_LABELS = {
@@ -89,6 +91,150 @@ def candidates(creators: pl.DataFrame, brief: Brief) -> pl.DataFrame:
     return out
 
 
+Tier = Literal["nano", "micro", "mid", "macro", "mega"]
+assert {t for t, _ in TIERS} == set(Tier.__args__)  # the Literal follows schema.TIERS
+
+
+class CandidateRequest(BaseModel):
+    """Which creators one vetting run scores, and on which date (a marketer's request).
+
+    Empty (the default) means: the brief's own candidates on the warehouse's latest data.
+
+    * ``creator_ids``: score exactly these creators. A named creator is scored even when the
+      brief's category or follower filters would leave it out (the marketer asked for it).
+    * ``tiers``, ``categories``, ``min_followers``, ``max_followers``: narrow the candidates
+      further (on top of the brief's filters, or of ``creator_ids``). A creator whose follower
+      count is unknown stays in for the follower bounds (as with the brief's filters: the
+      scorecard then says what it could not assess) but matches no tier.
+    * ``as_of``: the vetting date. Windows (recent notes, competitor look-back) count back from
+      the end of that day (UTC), and notes and comments published after it are left out of the
+      brief-scoped signals and the expected engagement. Without it, the data's latest capture.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    creator_ids: list[str] = Field(default_factory=list)
+    tiers: list[Tier] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+    min_followers: int | None = Field(None, ge=0)
+    max_followers: int | None = Field(None, ge=1)
+    as_of: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CandidateRequest:
+        if self.min_followers is not None and self.max_followers is not None and self.min_followers > self.max_followers:
+            raise ValueError("min_followers is larger than max_followers")
+        return self
+
+    @property
+    def is_default(self) -> bool:
+        """True when nothing was asked for: the brief's candidates on the latest data."""
+        return self == CandidateRequest()
+
+    @property
+    def as_of_time(self) -> dt.datetime | None:
+        """The end of the ``as_of`` day as a naive UTC timestamp (None when not set)."""
+        return vetting_time(self.as_of) if self.as_of is not None else None
+
+    def describe(self) -> str:
+        """The request in one line of plain words (for run metadata and logs)."""
+        parts = []
+        if self.creator_ids:
+            parts.append(f"{len(self.creator_ids)} named creator(s)")
+        if self.tiers:
+            parts.append("tiers " + ", ".join(self.tiers))
+        if self.categories:
+            parts.append("categories " + ", ".join(self.categories))
+        if self.min_followers is not None:
+            parts.append(f"at least {self.min_followers:,} followers")
+        if self.max_followers is not None:
+            parts.append(f"at most {self.max_followers:,} followers")
+        if self.as_of is not None:
+            parts.append(f"as of {self.as_of.isoformat()}")
+        return "; ".join(parts) or "the brief's candidates on the latest data"
+
+
+VETTING_REQUESTS_SCHEMA = pl.Schema(
+    {
+        "brief": pl.String(),
+        "creator_ids": pl.List(pl.String()),
+        "tiers": pl.List(pl.String()),
+        "categories": pl.List(pl.String()),
+        "min_followers": pl.Int64(),
+        "max_followers": pl.Int64(),
+        "as_of": pl.Date(),
+        "candidates": pl.Int64(),
+        "requested_at": pl.Datetime("us"),
+    }
+)
+
+
+def vetting_time(day: dt.date) -> dt.datetime:
+    """The last microsecond of ``day`` as a naive UTC timestamp: data up to and including it counts."""
+    return dt.datetime.combine(day, dt.time.max)
+
+
+def unknown_creator_ids(creators: pl.DataFrame, request: CandidateRequest) -> list[str]:
+    """The requested creator ids that are not in ``creators`` (in request order)."""
+    known = set(creators["creator_id"].to_list())
+    return [c for c in dict.fromkeys(request.creator_ids) if c not in known]
+
+
+def select_candidates(creators: pl.DataFrame, brief: Brief, request: CandidateRequest | None = None) -> pl.DataFrame:
+    """The creators one vetting run scores: the brief's candidates, or the named ones, narrowed
+    by the request's filters (see :class:`CandidateRequest`). No request: :func:`candidates`."""
+    if request is None or request.is_default:
+        return candidates(creators, brief)
+    if request.creator_ids:
+        out = creators.filter(pl.col("creator_id").is_in(list(dict.fromkeys(request.creator_ids))))
+    else:
+        out = candidates(creators, brief)
+    known = pl.col("follower_count").is_not_null()
+    if request.min_followers is not None:
+        out = out.filter(~known | (pl.col("follower_count") >= request.min_followers))
+    if request.max_followers is not None:
+        out = out.filter(~known | (pl.col("follower_count") <= request.max_followers))
+    if request.categories:
+        out = out.filter(pl.col("category").is_in(request.categories))
+    if request.tiers:
+        out = out.filter(known & tier_of(pl.col("follower_count")).is_in(list(request.tiers)))
+    return out
+
+
+def up_to(frame: pl.DataFrame | None, column: str, as_of: dt.datetime | None) -> pl.DataFrame | None:
+    """Rows of ``frame`` whose ``column`` is at or before ``as_of`` (null times are kept).
+
+    ``as_of`` None (no vetting date asked for) returns ``frame`` unchanged.
+    """
+    if frame is None or as_of is None or column not in frame.columns:
+        return frame
+    return frame.filter(pl.col(column).is_null() | (pl.col(column) <= as_of))
+
+
+def request_record(brief_name: str, request: CandidateRequest, n_candidates: int, requested_at: dt.datetime) -> pl.DataFrame:
+    """One ``vetting_requests`` row: what a run asked for, kept beside its scorecard partition."""
+    return pl.DataFrame(
+        {
+            "brief": [brief_name],
+            "creator_ids": [list(request.creator_ids)],
+            "tiers": [list(request.tiers)],
+            "categories": [list(request.categories)],
+            "min_followers": [request.min_followers],
+            "max_followers": [request.max_followers],
+            "as_of": [request.as_of],
+            "candidates": [n_candidates],
+            "requested_at": [requested_at],
+        },
+        schema=VETTING_REQUESTS_SCHEMA,
+    )
+
+
+def request_from_record(row: Mapping[str, object]) -> CandidateRequest:
+    """The :class:`CandidateRequest` a ``vetting_requests`` row recorded."""
+    fields = ("creator_ids", "tiers", "categories", "min_followers", "max_followers", "as_of")
+    return CandidateRequest.model_validate({k: row[k] for k in fields if row.get(k) is not None})
+
+
 def expected_engagement(notes: pl.DataFrame, *, as_of: dt.datetime, days: int) -> pl.DataFrame:
     """Per creator: median engagement (likes + collects + comments) of recent notes.
 
@@ -146,6 +292,7 @@ def build_scorecard(
     signals: Mapping[str, pl.DataFrame | None],
     *,
     as_of: dt.datetime,
+    request: CandidateRequest | None = None,
 ) -> pl.DataFrame:
     """Score every candidate creator of ``brief``.
 
@@ -155,6 +302,7 @@ def build_scorecard(
     creators, notes: contract tables.
     signals: signal name -> per-creator score table (SIGNAL_SCORE_SCHEMA columns) or None.
     as_of: the vetting date (recent-notes window, and data-as-of when signals carry none).
+    request: which creators to score (:func:`select_candidates`); None: the brief's candidates.
 
     Returns
     -------
@@ -162,7 +310,7 @@ def build_scorecard(
     """
     cfg = brief.scorecard_config()
     weights = cfg.weights.normalised()
-    cand = candidates(creators, brief).with_columns(
+    cand = select_candidates(creators, brief, request).with_columns(
         pl.when(pl.col("follower_count").is_not_null()).then(tier_of(pl.col("follower_count"))).alias("tier")
     )
     ids = cand.select("creator_id")

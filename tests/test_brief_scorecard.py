@@ -4,9 +4,21 @@ import datetime as dt
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from kol_vetting.brief import BriefError, load_brief, parse_brief
-from kol_vetting.scorecard import SCORECARD_SCHEMA, build_scorecard, evidence_table
+from kol_vetting.scorecard import (
+    SCORECARD_SCHEMA,
+    CandidateRequest,
+    build_scorecard,
+    candidates,
+    evidence_table,
+    request_from_record,
+    request_record,
+    select_candidates,
+    unknown_creator_ids,
+    up_to,
+)
 
 NOW = dt.datetime(2026, 11, 1)
 IDS = ["a", "b", "c", "d"]
@@ -123,3 +135,59 @@ def test_candidate_filters_and_evidence_links():
     n1 = ev.filter(pl.col("evidence_id") == "n1").row(0, named=True)
     assert n1["kind"] == "note" and n1["url"].endswith("/n1")
     assert ev.filter(pl.col("evidence_id") == "2026-10-01")["kind"].to_list() == ["date"]
+
+
+def _ids(frame: pl.DataFrame) -> list[str]:
+    return sorted(frame["creator_id"])
+
+
+def test_vetting_request_narrows_or_names_the_candidates():
+    brief = _brief(candidate_categories=["beauty"])
+    creators = _creators().with_columns(pl.Series("follower_count", [5000, 50_000, None, 8000]))
+    # Empty request: exactly the brief's candidates (today's behaviour).
+    assert CandidateRequest().is_default
+    assert select_candidates(creators, brief, CandidateRequest()).equals(candidates(creators, brief))
+    assert select_candidates(creators, brief, None).equals(candidates(creators, brief))
+    # Filters narrow the brief's candidates; an unknown follower count stays in for the bounds ...
+    assert _ids(select_candidates(creators, brief, CandidateRequest(min_followers=10_000))) == ["b", "c"]
+    assert _ids(select_candidates(creators, brief, CandidateRequest(max_followers=10_000))) == ["a", "c"]
+    # ... but matches no tier.
+    assert _ids(select_candidates(creators, brief, CandidateRequest(tiers=["micro"]))) == ["b"]
+    assert _ids(select_candidates(creators, brief, CandidateRequest(categories=["food"]))) == []
+    # Named creators are vetted even outside the brief's filters (d is food), then narrowed by filters.
+    assert _ids(select_candidates(creators, brief, CandidateRequest(creator_ids=["d", "a", "d"]))) == ["a", "d"]
+    assert _ids(select_candidates(creators, brief, CandidateRequest(creator_ids=["a", "d"], tiers=["nano"]))) == ["a", "d"]
+    assert _ids(select_candidates(creators, brief, CandidateRequest(creator_ids=["a", "b"], min_followers=10_000))) == ["b"]
+    assert unknown_creator_ids(creators, CandidateRequest(creator_ids=["a", "zz", "yy"])) == ["zz", "yy"]
+    # The scorecard scores exactly the selection.
+    card = build_scorecard(brief, creators, _notes(), {}, as_of=NOW, request=CandidateRequest(creator_ids=["a", "d"]))
+    assert _ids(card) == ["a", "d"]
+
+
+def test_vetting_request_validates_and_round_trips_through_its_record():
+    with pytest.raises(ValidationError, match="nano"):
+        CandidateRequest(tiers=["huge"])
+    with pytest.raises(ValidationError, match="min_followers is larger"):
+        CandidateRequest(min_followers=10, max_followers=5)
+    with pytest.raises(ValidationError):
+        CandidateRequest(as_of="1 Oct")
+    req = CandidateRequest(creator_ids=["a"], tiers=["micro"], categories=["beauty"], min_followers=1, as_of="2026-10-01")
+    assert req.as_of_time == dt.datetime(2026, 10, 1, 23, 59, 59, 999999)
+    assert "1 named creator" in req.describe() and "as of 2026-10-01" in req.describe()
+    record = request_record("t", req, 1, NOW)
+    assert request_from_record(record.row(0, named=True)) == req
+    assert request_from_record(request_record("t", CandidateRequest(), 4, NOW).row(0, named=True)).is_default
+
+
+def test_as_of_leaves_later_notes_out_of_the_scorecard():
+    brief = _brief()
+    notes = _notes()
+    # n1 (1 day before NOW) and n2 (2 days) are after a vetting date 3 days back: only n3 counts for a.
+    day = (NOW - dt.timedelta(days=3)).date()
+    req = CandidateRequest(as_of=day)
+    cut = up_to(notes, "published_at", req.as_of_time)
+    assert sorted(cut["note_id"]) == ["n3", "n4"]
+    assert up_to(notes, "published_at", None) is notes
+    card = build_scorecard(brief, _creators(), cut, {}, as_of=req.as_of_time, request=req)
+    row = {r["creator_id"]: r for r in card.iter_rows(named=True)}
+    assert row["a"]["expected_engagement"] == pytest.approx(10_010.0)

@@ -1,19 +1,17 @@
 """The Dagster layer: definitions load, ingest materializes in-process, checks pass, reruns are idempotent."""
 
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from kol_vetting import schema
 from kol_vetting import warehouse as wh
 from pipelines.cli import main as cli_main
-from pipelines.defs.ingest import ingest_checks, ingest_source
 from pipelines.definitions import defs as load_defs
+from pipelines.defs.ingest import ingest_checks, ingest_source
 from pipelines.resources import WarehouseResource
-
-from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -98,3 +96,71 @@ def test_cli_ingest_reports_counts_and_fails_cleanly(tmp_path, small_world, caps
     assert cli_main(["--warehouse", str(db), "ingest", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error:") and "nope" in err[0]
+
+
+def _vet(db, request: dict | None, instance):
+    from pipelines.defs.brief_fit import vetting_request
+    from pipelines.defs.scorecard import every_candidate_scored, scorecard
+    from pipelines.resources import BriefLibrary
+
+    return dg.materialize(
+        [vetting_request, scorecard, every_candidate_scored],
+        run_config={"ops": {"vetting_request": {"config": request}}} if request is not None else None,
+        resources={"warehouse": WarehouseResource(path=str(db)), "briefs": BriefLibrary(path="briefs")},
+        partition_key="lanxi-spring",
+        instance=instance,
+        raise_on_error=False,
+    )
+
+
+def _check(result) -> dict:
+    (ev,) = [e.asset_check_evaluation_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    return {"passed": ev.passed, **{k: v.value for k, v in ev.metadata.items()}}
+
+
+def test_typed_vetting_request_scores_exactly_the_requested_creators(tmp_path, small_world):
+    from kol_vetting.brief import load_brief
+    from kol_vetting.scorecard import candidates
+
+    db = tmp_path / "w.duckdb"
+    assert _ingest(db, small_world).success
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("brief", ["lanxi-spring"])
+    brief = load_brief("briefs/lanxi-spring.yaml")
+    with wh.connect(db, read_only=True) as con:
+        creators = wh.read_table(con, "creators")
+    # Empty config: the brief's candidates, as before the request existed.
+    default = _vet(db, None, instance)
+    assert default.success and _check(default)["passed"]
+    with wh.connect(db, read_only=True) as con:
+        card = wh.read_partition(con, "scorecard", column="brief", value="lanxi-spring")
+    assert set(card["creator_id"]) == set(candidates(creators, brief)["creator_id"]) and card.height > 3
+    # A shortlist (one of them outside the brief's categories) and a vetting date.
+    outside = creators.filter(~pl.col("category").is_in(brief.candidate_categories))["creator_id"][0]
+    shortlist = [*card["creator_id"].head(2).to_list(), outside]
+    result = _vet(db, {"brief": "lanxi-spring", "creator_ids": shortlist, "as_of": "2026-10-15"}, instance)
+    assert result.success
+    check = _check(result)
+    assert check["passed"] and check["candidates"] == 3 and "as of 2026-10-15" in check["request"]
+    with wh.connect(db, read_only=True) as con:
+        card = wh.read_partition(con, "scorecard", column="brief", value="lanxi-spring")
+        recorded = wh.read_partition(con, "vetting_requests", column="brief", value="lanxi-spring")
+    assert sorted(card["creator_id"]) == sorted(shortlist)
+    assert recorded.height == 1 and sorted(recorded["creator_ids"][0]) == sorted(shortlist)
+    assert str(recorded["as_of"][0]) == "2026-10-15"
+    mats = {m.asset_key.to_user_string(): m.metadata for m in result.asset_materializations_for_node("scorecard")}
+    assert mats["scorecard"]["vetting date (as of)"].value.startswith("2026-10-15 23:59:59")
+    # Filters: tiers narrow the brief's candidates.
+    result = _vet(db, {"tiers": ["micro"]}, instance)
+    assert result.success and _check(result)["passed"]
+    with wh.connect(db, read_only=True) as con:
+        assert set(wh.read_partition(con, "scorecard", column="brief", value="lanxi-spring")["tier"]) == {"micro"}
+    # Wrong brief, unknown ids and bad tiers stop the run before anything is written, with the reason.
+    for bad, words in (({"brief": "kazi-bear-snacks"}, "partition"), ({"creator_ids": ["nobody"]}, "nobody"),
+                       ({"tiers": ["huge"]}, "nano")):
+        failed = _vet(db, bad, instance)
+        assert not failed.success
+        failure = next(e for e in failed.all_events if e.is_step_failure)
+        assert words in failure.step_failure_data.user_failure_data.description
+    with wh.connect(db, read_only=True) as con:
+        assert set(wh.read_partition(con, "scorecard", column="brief", value="lanxi-spring")["tier"]) == {"micro"}

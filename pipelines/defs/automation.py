@@ -1,6 +1,8 @@
 """Jobs and sensors that start work on their own: new brief files and new data drops.
 
 * ``vet_candidates``: brief fit, scorecard, portfolio and exports of one brief (a partition).
+  Its run config is the typed vetting request (``ops: vetting_request: config:``, a
+  :class:`~pipelines.defs.scorecard.VettingRequest`); every field is optional.
 * ``brief_files_sensor``: a new or edited ``briefs/*.yaml`` adds its partition and vets it.
 * ``incoming_data_sensor``: a new folder in ``data/incoming/`` with a ``_READY`` marker file is
   ingested, and active partners are re-vetted on it in the same run.
@@ -23,7 +25,9 @@ vet_candidates_job = dg.define_asset_job(
     "vet_candidates",
     selection=dg.AssetSelection.groups("brief_fit", "scorecard", "portfolio", "exports"),
     partitions_def=brief_partitions,
-    description="Vet the candidates of one brief: brand fit, scorecard, portfolio and procurement exports.",
+    description="Vet the candidates of one brief: brand fit, scorecard, portfolio and procurement exports. "
+                "Run config (all optional): ops.vetting_request.config = a shortlist of creator_ids, tiers / categories / "
+                "follower filters, an as_of vetting date; ops.portfolio / scorecard_exports .config.out_dir = the exports folder.",
 )
 
 ingest_and_revet_job = dg.define_asset_job(

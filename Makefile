@@ -11,7 +11,7 @@ DEMO_CREATORS ?= 300
 DEMO_SEED ?= 7
 DEMO_DIR ?= data/demo_world
 
-.PHONY: install browser demo test ui bench bench-demo lock audit clean
+.PHONY: install browser demo test ui bench bench-demo sharded lock audit clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +49,11 @@ bench-demo: install
 ## Full-pipeline benchmark: 1k and 10k creators, per stage, against a bare DuckDB scan (the floor).
 bench: install
 	$(BIN)/kol-vetting bench --creators 1000,10000 --json bench_cache/bench.json
+
+## Authenticity by creator shard: one process per shard (Dagster multiprocess executor), then the combine.
+SHARDS ?= 4
+sharded: install
+	KOL_CREATOR_SHARDS=$(SHARDS) $(BIN)/python -m pipelines.defs.shards --parallel $(SHARDS)
 
 ## Known vulnerabilities in the locked dependencies (needs the vulnerability service reachable;
 ## not part of `make test`). See docs/reliability.md for the findings.

@@ -270,3 +270,174 @@ def compact_part(part: dict[str, object]) -> dict[str, object]:
 
 def _sql_path(p: Path) -> str:
     return str(p).replace("'", "''")
+
+
+# --- shards read from the DuckDB warehouse and map results stored as Parquet ----------------
+#
+# The Dagster layer (``pipelines/defs/shards.py``) runs one map step per shard: it reads only
+# that shard's rows from the warehouse (filtered in SQL, read-only connection), runs
+# ``authenticity_parts`` and stores the result with :func:`write_part` in a folder of its own;
+# the reduce reads every shard's folder with :func:`read_part`. No step but the reduce writes
+# the warehouse, so the map steps can run in parallel (DuckDB allows one writer per file).
+
+#: Name of the pointer file of a part folder (holds the name of the current version folder).
+CURRENT = "CURRENT"
+MANIFEST = "_manifest.json"
+
+
+def warehouse_shard_queries(n: int) -> dict[str, str]:
+    """SQL per table selecting one shard's rows of the warehouse; the shard number is the one
+    parameter (``?``). Comments go with their note's creator, as in :func:`split_frames`.
+
+    Each query hashes the distinct creator ids only (thousands), not every row (millions).
+    """
+    out = {}
+    for t in ("creators", "follower_samples", "notes", "follower_history"):
+        out[t] = (
+            f'SELECT * FROM "{t}" WHERE creator_id IN ('
+            f'SELECT creator_id FROM (SELECT DISTINCT creator_id FROM "{t}" WHERE creator_id IS NOT NULL) '
+            f"WHERE {shard_sql('creator_id', n)} = ?)"
+        )
+    out["comments"] = (
+        'SELECT * FROM "comments" WHERE note_id IN ('
+        'SELECT note_id FROM "notes" WHERE creator_id IN ('
+        'SELECT creator_id FROM (SELECT DISTINCT creator_id FROM "notes" WHERE creator_id IS NOT NULL) '
+        f"WHERE {shard_sql('creator_id', n)} = ?))"
+    )
+    return out
+
+
+def read_warehouse_shard(con, shard: int, n: int) -> dict[str, pl.DataFrame]:
+    """The rows of shard ``shard`` (of ``n``) of every :data:`SHARDED_TABLES` table in the
+    warehouse behind ``con`` (a DuckDB connection; read-only is enough). A missing table is an
+    empty frame. With ``n == 1`` the whole tables are read (no filter, no hashing).
+    """
+    if not 0 <= shard < n:
+        raise ValueError(f"shard {shard} is not in 0..{n - 1}")
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    queries = warehouse_shard_queries(n)
+    out = {}
+    for t in SHARDED_TABLES:
+        if t not in tables or (t == "comments" and "notes" not in tables):
+            out[t] = pl.DataFrame(schema=polars_schema(t))
+        elif n == 1:
+            out[t] = con.sql(f'SELECT * FROM "{t}"').pl()
+        else:
+            out[t] = con.sql(queries[t], params=[int(shard)]).pl()
+    return out
+
+
+def inputs_fingerprint(con, tables: Sequence[str] = SHARDED_TABLES) -> dict[str, object]:
+    """What a map result was computed from, cheaply: the latest ingest (id and time, from
+    ``ingest_log``) and the row count of each input table. A stored part whose fingerprint
+    differs from the warehouse's is stale. (A change to the tables that bypasses ``ingest`` and
+    keeps every row count is not seen; everything in this project writes them through ingest.)
+    """
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    latest = None
+    if "ingest_log" in present:
+        rows = con.execute(
+            "SELECT CAST(ingest_id AS VARCHAR), CAST(max(ingested_at) AS VARCHAR) FROM ingest_log "
+            "GROUP BY ingest_id ORDER BY 2 DESC, 1 DESC LIMIT 1"
+        ).fetchall()
+        latest = list(rows[0]) if rows else None
+    counts = {t: (con.execute(f'SELECT count(*) FROM "{t}"').fetchall()[0][0] if t in present else None) for t in tables}
+    return {"ingest": latest, "rows": counts}
+
+
+def write_part(part: Mapping[str, object], folder: str | Path, manifest: Mapping[str, object] | None = None) -> Path:
+    """Store one map result (:func:`authenticity_parts`) as Parquet files in ``folder``, atomically.
+
+    Every frame is written to a new version folder ``folder/v-<id>/`` (``<key>.parquet``; a dict
+    of frames as ``<key>.<sub>.parquet``; ``None`` recorded in the manifest), then the pointer
+    file ``folder/CURRENT`` is replaced by a rename: a reader sees the previous version or the
+    new one, never a half-written one, and a failure half way leaves the previous version
+    current. Older versions are removed afterwards. ``manifest`` (JSON-able) is stored with the
+    files (``_manifest.json``) and returned by :func:`read_part`. Returns the version folder.
+    """
+    import json
+    import os
+    import shutil
+    import uuid
+
+    root = Path(folder)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"v-{uuid.uuid4().hex}"
+    tmp = root / f".tmp-{name}"
+    tmp.mkdir()
+    try:
+        layout: dict[str, object] = {}
+        for key, value in part.items():
+            if value is None:
+                layout[key] = None
+            elif isinstance(value, pl.LazyFrame):
+                value.sink_parquet(tmp / f"{key}.parquet")
+                layout[key] = "frame"
+            elif isinstance(value, pl.DataFrame):
+                value.write_parquet(tmp / f"{key}.parquet")
+                layout[key] = "frame"
+            elif isinstance(value, Mapping):
+                for sub, frame in value.items():
+                    frame.write_parquet(tmp / f"{key}.{sub}.parquet")
+                layout[key] = sorted(value)
+            else:
+                raise TypeError(f"cannot store part {key!r} of type {type(value).__name__}")
+        doc = {"layout": layout, **dict(manifest or {})}
+        (tmp / MANIFEST).write_text(json.dumps(doc, sort_keys=True, default=str), encoding="utf-8")
+        tmp.rename(root / name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    pointer = root / f".{CURRENT}-{uuid.uuid4().hex}"
+    pointer.write_text(name, encoding="utf-8")
+    os.replace(pointer, root / CURRENT)  # the commit point
+    for old in root.iterdir():
+        if old.name != name and old.name != CURRENT and (old.name.startswith("v-") or old.name.startswith(".tmp-")):
+            shutil.rmtree(old, ignore_errors=True)
+    return root / name
+
+
+def read_part(folder: str | Path, *, lazy: Sequence[str] = ()) -> tuple[dict[str, object], dict[str, object]] | None:
+    """The map result stored by :func:`write_part` in ``folder`` and its manifest, or None when
+    ``folder`` has no current version. Keys in ``lazy`` come back as LazyFrames (scanned, not read).
+    """
+    import json
+
+    root = Path(folder)
+    for attempt in range(3):
+        try:
+            name = (root / CURRENT).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        version = root / name
+        if not name.startswith("v-") or not (version / MANIFEST).exists():
+            return None
+        try:
+            doc = json.loads((version / MANIFEST).read_text(encoding="utf-8"))
+            part: dict[str, object] = {}
+            for key, kind in doc.pop("layout").items():
+                if kind is None:
+                    part[key] = None
+                elif kind == "frame":
+                    path = version / f"{key}.parquet"
+                    part[key] = pl.scan_parquet(path) if key in lazy else pl.read_parquet(path)
+                else:
+                    part[key] = {sub: pl.read_parquet(version / f"{key}.{sub}.parquet") for sub in kind}  # type: ignore[union-attr]
+            return part, doc
+        except FileNotFoundError:
+            if attempt == 2:  # a writer replaced and removed this version while it was read: read the new one
+                raise
+    return None
+
+
+def canonical_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` sorted by all its non-list columns, in column order (nulls last, stable).
+
+    Sharded results arrive shard by shard, and several library steps do not fix their row order
+    (Polars joins and group-bys); sorting every output table this way makes what is written the
+    same whatever the number of shards or threads.
+    """
+    keys = [c for c, d in frame.schema.items() if not isinstance(d, (pl.List, pl.Array, pl.Struct))]
+    return frame.sort(keys, nulls_last=True, maintain_order=True) if keys and frame.height > 1 else frame

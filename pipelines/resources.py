@@ -3,6 +3,7 @@
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -16,13 +17,21 @@ class WarehouseResource(dg.ConfigurableResource):
 
     ``path`` defaults to ``$KOL_WAREHOUSE`` or ``data/warehouse.duckdb``. Writers take a
     file lock, so two runs (a schedule tick and a marketer) serialize instead of colliding.
+    ``shards_path``: where per-shard results are stored as Parquet (default: a folder next to
+    the warehouse file, ``<warehouse>.shards/``).
     """
 
     path: str = ""
+    shards_path: str = ""
 
     @property
     def resolved_path(self) -> str:
         return str(warehouse.warehouse_path(self.path or None))
+
+    def shard_folder(self, signal: str, n: int, shard: int) -> Path:
+        """The folder of one shard's stored result: ``<shards>/<signal>/n=<n>/shard=<shard>/``."""
+        root = Path(self.shards_path) if self.shards_path else Path(self.resolved_path + ".shards")
+        return root / signal / f"n={int(n)}" / f"shard={int(shard)}"
 
     @contextlib.contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

@@ -97,3 +97,63 @@ def test_file_per_shard_path(world, small_world, tmp_path):
     assert isinstance(spilled["follower_scores"], pl.LazyFrame)
     spilled["follower_scores"] = spilled["follower_scores"].collect()
     _assert_same(reference, spilled)
+
+
+def test_warehouse_shard_reads_match_split_frames(world):
+    from kol_vetting.shards import read_warehouse_shard
+
+    t, _, _ = world
+    con = duckdb.connect()
+    for name in TABLES:
+        con.register(f"_{name}", t[name].to_arrow())
+        con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM "_{name}"')
+    for n in (1, 3):
+        split = split_frames(t, n)
+        for k in range(n):
+            got = read_warehouse_shard(con, k, n)
+            for name in TABLES:
+                order = [c for c, d in t[name].schema.items() if not isinstance(d, pl.List)]
+                assert_frame_equal(got[name].sort(order), split[k][name].sort(order), check_exact=True)
+    with pytest.raises(ValueError):
+        read_warehouse_shard(con, 3, 3)
+    empty = duckdb.connect()  # no tables yet: empty frames with the contract schema
+    assert all(df.height == 0 for df in read_warehouse_shard(empty, 0, 2).values())
+
+
+def test_stored_parts_round_trip_and_a_failed_write_keeps_the_previous_version(world, tmp_path, monkeypatch):
+    from kol_vetting.shards import CURRENT, compact_part, read_part, write_part
+    from kol_vetting.signals.authenticity import authenticity_parts, combine_authenticity
+
+    t, as_of, reference = world
+    shards = split_frames(t, 2)
+    parts = [compact_part(authenticity_parts(*(s[name] for name in TABLES), as_of=as_of)) for s in shards]
+    folder = tmp_path / "shard=0"
+    assert read_part(folder) is None
+    for k, part in enumerate(parts):
+        write_part(part, tmp_path / f"shard={k}", {"shard": k})
+    stored = [read_part(tmp_path / f"shard={k}") for k in range(2)]
+    assert [m for _, m in stored] == [{"shard": 0}, {"shard": 1}]
+    got = combine_authenticity([p for p, _ in stored], as_of=as_of)
+    got["authenticity_scores"] = got["authenticity_scores"].sort("creator_id")
+    _assert_same(reference, got)
+    first = (folder / CURRENT).read_text()
+    # a write that fails half way leaves the previous version current and no debris
+    calls = {"n": 0}
+    real = pl.DataFrame.write_parquet
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError("disk full")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        write_part(parts[1], folder, {"shard": "new"})
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", real)
+    assert (folder / CURRENT).read_text() == first
+    assert sorted(p.name for p in folder.iterdir()) == sorted([CURRENT, first])
+    assert read_part(folder)[1] == {"shard": 0}
+    # a successful rewrite swaps the pointer and removes the old version
+    write_part(parts[1], folder, {"shard": "new"})
+    assert read_part(folder)[1] == {"shard": "new"} and not (folder / first).exists()

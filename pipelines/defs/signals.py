@@ -46,20 +46,36 @@ AUTH_OUTPUTS = {
     group_name="signals",
     specs=[
         dg.AssetSpec(k, description=d, kinds=_KINDS, owners=["team:brand-safety"],
-                     deps=["creators", "follower_samples", "notes", "comments", "follower_history"])
+                     deps=["creators", "follower_samples", "notes", "comments", "follower_history", "authenticity_shard"])
         for k, d in AUTH_OUTPUTS.items()
     ],
     pool="warehouse",
 )
-def authenticity(warehouse: WarehouseResource):
-    """Fake-follower and inflated-engagement signal (kol_vetting.signals.authenticity)."""
-    from kol_vetting.signals.authenticity import score_authenticity
+def authenticity(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Fake-follower and inflated-engagement signal (kol_vetting.signals.authenticity).
 
-    t, as_of = read_inputs(warehouse, ["creators", "follower_samples", "notes", "comments", "follower_history"])
-    out = score_authenticity(t["creators"], t["follower_samples"], t["notes"], t["comments"], t["follower_history"], as_of=as_of)
-    write_outputs(warehouse, {k: out[k] for k in AUTH_OUTPUTS})
+    The reduce of the sharded signal: combines every creator shard's stored map result
+    (``authenticity_shard``, pipelines/defs/shards.py); a shard not stored for the current
+    inputs is computed here first. With one shard (the default) this is ``score_authenticity``; every
+    table is written in a canonical row order (sorted by its columns, creator id first).
+    """
+    from kol_vetting.shards import canonical_order
+    from kol_vetting.signals.authenticity import combine_authenticity
+    from pipelines.defs.shards import creator_shard_count, gather_authenticity_parts
+
+    n = creator_shard_count()
+    parts, as_of, stored, computed = gather_authenticity_parts(warehouse, n, log=context.log)
+    out = combine_authenticity(parts, as_of=as_of)  # type: ignore[arg-type]
+    del parts
+    # rows arrive shard by shard: one canonical order, whatever N (creator id first)
+    out = {k: canonical_order(out[k]) for k in AUTH_OUTPUTS}
+    write_outputs(warehouse, out)
+    shards = {"creator shards": n, "shards read from authenticity_shard": len(stored),
+              "shards computed in this step": len(computed)}
     for key in AUTH_OUTPUTS:
         meta = score_metadata(out[key], "authenticity") if key == "authenticity_scores" else {"dagster/row_count": out[key].height}
+        if key == "authenticity_scores":
+            meta = {**meta, **shards}
         yield dg.MaterializeResult(asset_key=key, metadata=meta)
 
 

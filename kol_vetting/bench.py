@@ -11,9 +11,9 @@ reported is that size's own), stage by stage:
 * ``alignment`` and ``claims``: the brief-dependent signals for one brief;
 * ``scorecard``: :func:`build_scorecard` and :func:`evidence_table`;
 * ``portfolio``: :func:`audience_overlap` and :func:`recommend_portfolio` (MILP), JSON + plot;
-* ``exports``: :func:`export_scorecard` with dossiers for the first ``max_dossiers`` (default 50)
-  creators only (one HTML page with two plots per creator is linear in the creators written, and
-  a procurement team reads the top of the list; the Excel, CSV and Parquet files hold everyone).
+* ``exports``: :func:`export_scorecard`: Excel, CSV, Parquet and an HTML dossier (two inline SVG
+  plots) for every candidate, as the Dagster ``exports`` asset writes them (``max_dossiers`` caps
+  the dossiers, default: all).
 
 For each stage: wall seconds, CPU seconds (all threads of the process, ``time.process_time``),
 input rows and rows per second. In the same child, before the pipeline, the **floor**: one
@@ -47,7 +47,7 @@ from typing import Any
 #: Contract tables the demo world writes (inputs of the pipeline and of the floor).
 INPUT_TABLES = ("creators", "follower_history", "notes", "comments", "follower_samples", "partners")
 #: Dossiers written by the exports stage (the rest of the exports hold every creator).
-DEFAULT_MAX_DOSSIERS = 50
+DEFAULT_MAX_DOSSIERS: int | None = None  # None: a dossier for every candidate, as the product
 #: Stage order in the table and the JSON.
 STAGES = (
     "ingest",
@@ -264,7 +264,7 @@ def run_pipeline(
     workdir: Path,
     *,
     brief_path: Path,
-    max_dossiers: int = DEFAULT_MAX_DOSSIERS,
+    max_dossiers: int | None = DEFAULT_MAX_DOSSIERS,
     stages: tuple[str, ...] = STAGES,
 ) -> dict[str, Any]:
     """Run every stage once on ``world`` in this process; returns per-stage timings and counts.
@@ -339,15 +339,34 @@ def run_pipeline(
         except (ImportError, AttributeError) as exc:
             missing[name] = f"not present ({type(exc).__name__}: {exc})"
 
+    # The notes' text views are computed once, by the first content stage that runs (and timed
+    # there, as ``views_s``), and passed to the others (``note_text_views``; Dagster: one asset).
+    shared: dict[str, Any] = {}
+
+    def note_views(nt: pl.DataFrame, info: dict[str, Any]) -> pl.DataFrame | None:
+        if "views" not in shared:
+            try:
+                from kol_vetting.signals.content_text import note_text_views
+            except ImportError:
+                shared["views"] = None
+                return None
+            t0 = time.perf_counter()
+            shared["views"] = note_text_views(nt)
+            info["views_s"] = round(time.perf_counter() - t0, 3)
+        return shared["views"]
+
     for name in ("controversy", "disclosure"):
         if name not in stages or name not in content:
             continue
         with T.stage(name) as info:
             with wh.connect(db, read_only=True) as con:
-                cr, nt, cm = read(con, "creators", "notes", "comments")
-            info["rows"] = cr.height + nt.height + cm.height
+                # the disclosure audit does not read comments (its signature keeps them for later)
+                cr, nt = read(con, "creators", "notes")
+                cm = read(con, "comments")[0] if name != "disclosure" else None
+            info["rows"] = cr.height + nt.height + (cm.height if cm is not None else 0)
             t0 = time.perf_counter()
-            out = content[name](cr, nt, cm, as_of=as_of)
+            views = note_views(nt, info)
+            out = content[name](cr, nt, cm, as_of=as_of, **({"views": views} if views is not None else {}))
             info["compute_s"] = round(time.perf_counter() - t0, 3)
             with wh.connect(db) as con:
                 wh.replace_tables(con, out)
@@ -363,11 +382,17 @@ def run_pipeline(
                 audit = wh.read_table(con, "disclosure_audit") if wh.table_exists(con, "disclosure_audit") else None
             info["rows"] = cr.height + nt.height + cm.height
             t0 = time.perf_counter()
-            out = score_alignment(brief, cr, nt, cm, as_of=as_of, disclosure_audit=audit)
+            views = note_views(nt, info)
+            out = score_alignment(
+                brief, cr, nt, cm, as_of=as_of, disclosure_audit=audit,
+                **({"views": views} if views is not None else {}),
+            )
             info["compute_s"] = round(time.perf_counter() - t0, 3)
             with wh.connect(db) as con:
                 wh.replace_partition(con, out, column="brief", value=brief.name)
             del cr, nt, cm, audit, out
+    views = None
+    shared.clear()  # the views are not needed after the text signals
 
     if "claims" in stages and "claims" in content:
         with T.stage("claims") as info:
@@ -718,7 +743,7 @@ def run_benchmark(
     json_out: Path | None,
     seed: int = 7,
     brief_path: Path = Path("briefs/lanxi-spring.yaml"),
-    max_dossiers: int = DEFAULT_MAX_DOSSIERS,
+    max_dossiers: int | None = DEFAULT_MAX_DOSSIERS,
     profile_dir: Path | None = None,
     repeat: int = 1,
     follower_rows: int = 1_000_000,
@@ -817,7 +842,7 @@ def _main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", default=None)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--brief", default="briefs/lanxi-spring.yaml")
-    p.add_argument("--max-dossiers", type=int, default=DEFAULT_MAX_DOSSIERS)
+    p.add_argument("--max-dossiers", type=int, default=DEFAULT_MAX_DOSSIERS, help="dossiers to write (default: all)")
     p.add_argument("--profile-dir", default=None)
     p.add_argument("--repeat", type=int, default=1)
     p.add_argument("--sharded", default=None, help="also time sharded authenticity: CREATORS:SHARDS, e.g. 100000:16")

@@ -365,3 +365,29 @@ def test_char_tfidf_cosine_is_one_for_identical_texts() -> None:
     sim = (x @ x.T).toarray()
     assert sim[0, 1] == pytest.approx(1.0, abs=1e-6)
     assert sim[0, 2] < 0.2
+
+
+# --- speed: check-text checks each distinct text once and decodes clean JSONL in one go -----------
+
+
+def test_check_texts_dedupes_without_changing_rows() -> None:
+    texts = ["全网最低价！", "好看", None, "好看", "", "广告 合作 #ad", "全网最低价！", "\x00bin", "好看"]
+    df = pl.DataFrame({"id": [str(i) for i in range(len(texts))], "text": texts}, schema={"id": pl.String, "text": pl.String})
+    together = check_texts(df)
+    one_by_one = pl.concat([check_texts(df.slice(i, 1)) for i in range(df.height)])
+    assert together.equals(one_by_one)
+    assert together["id"].to_list() == df["id"].to_list()
+
+
+def test_clean_jsonl_is_read_like_the_line_decoder(tmp_path: Path) -> None:
+    from kol_vetting.signals.check_text import _rows_jsonl, _utf8_lines
+
+    lines = [b'{"id": 1, "text": "\xe5\xb9\xbf\xe5\x91\x8a"}', b'{"text": 5}', b"[1]", b"", b"  ", b"not json",
+             b'{"id": {"a": 1}, "text": ["x"]}', b'{"id": "d", "text": "a", "text": "b"}']
+    for data in (b"\n".join(lines), b"\n".join(lines) + b"\n", b"", b"\n", b"\n\n" + lines[0]):
+        fast = _utf8_lines(data)
+        assert fast is not None
+        assert list(_rows_jsonl(fast)) == list(_rows_jsonl(iter(data.splitlines())))
+    # inputs the per-line decoder must see: CR line ends, a BOM, NUL, other encodings
+    for data in (b"a\r\nb", b"\xef\xbb\xbf{}", b"{}\x00", '{"text": "广告"}'.encode("gb18030")):
+        assert _utf8_lines(data) is None

@@ -159,3 +159,130 @@ def test_benchmark_runs_every_stage_on_a_small_world(tmp_path):
     folder = tmp_path / "work" / "run_40" / "exports" / "lanxi-spring" / "dossiers"
     assert (folder / "index.html").is_file()
     assert len(list(folder.glob("*.html"))) <= 3 + 1  # at most three dossiers, and the index
+
+
+# --- content signals: shared note text views, deduplicated comment scoring, fast n-gram scorer ---
+
+
+def _tricky_notes() -> pl.DataFrame:
+    """Notes whose texts stress the shared views: Chinese text meeting a hashtag pile at the
+    join (glued in the compact view), filler and emoji tokens at the edges, empty parts, null
+    and all-null tag lists, full-width and upper-case text, NFKC-only characters."""
+    from kol_vetting.schema import polars_schema
+
+    rows = [
+        ("n1", "新品", "广 告-", ["护肤", "好物"]),
+        ("n2", "", "", []),
+        ("n3", None, None, None),
+        ("n4", "[赞R]", "", ["广告"]),
+        ("n5", "标题", "正文 #", ["#话题[话题]", "AD"]),
+        ("n6", "ＡＤ合作", "１００％有效，ＳＰＦ５０～", [None]),
+        ("n7", "Σ TEST", "ﬁ ① e\u0301 ＃广＃告 [哭惹R]", [None, "sp"]),
+        ("n8", "过敏-", "—", ["-过敏", ""]),
+        ("n9", "无广\u200b自费", "   ", ["[doge]"]),
+    ]
+    schema = polars_schema("notes")
+    data = [{"note_id": n, "creator_id": "c1", "title": t, "body": b, "tags": g} for n, t, b, g in rows]
+    return pl.DataFrame([{c: r.get(c) for c in schema} for r in data], schema=schema, orient="row")
+
+
+def test_note_text_views_equal_each_signals_own_views(small_world):
+    from kol_vetting.signals.content_text import (
+        note_body_text,
+        note_full_text,
+        note_text_views,
+    )
+    from kol_vetting.text.normalize import compact_expr, normalize_expr_reference
+
+    notes = pl.concat([pl.read_parquet(small_world / "notes.parquet"), _tricky_notes()], how="diagonal_relaxed")
+    views = note_text_views(notes)
+    assert views.height == notes.height
+    full = notes.select(normalize_expr_reference(note_full_text(pl.col("title"), pl.col("body"), pl.col("tags"))).alias("n"))
+    body = notes.select(normalize_expr_reference(note_body_text(pl.col("title"), pl.col("body"))).alias("n"))
+    assert views["norm"].to_list() == full["n"].to_list()
+    assert views["text_norm"].to_list() == body["n"].to_list()
+    assert views["compact"].to_list() == full.select(compact_expr(pl.col("n"), normalized=True)).to_series().to_list()
+    assert views["text_compact"].to_list() == body.select(compact_expr(pl.col("n"), normalized=True)).to_series().to_list()
+
+
+def test_content_signals_give_the_same_results_with_shared_views(small_world):
+    import datetime as dt
+
+    from polars.testing import assert_frame_equal
+
+    from kol_vetting.brief import load_brief
+    from kol_vetting.signals.alignment import score_alignment
+    from kol_vetting.signals.content_text import note_text_views
+    from kol_vetting.signals.controversy import detect_controversy
+    from kol_vetting.signals.disclosure import audit_disclosure
+
+    cr = pl.read_parquet(small_world / "creators.parquet")
+    nt = pl.concat([pl.read_parquet(small_world / "notes.parquet"), _tricky_notes()], how="diagonal_relaxed")
+    cm = pl.read_parquet(small_world / "comments.parquet")
+    as_of = dt.datetime(2026, 11, 1)
+    views = note_text_views(nt)
+    brief = load_brief(Path(__file__).resolve().parents[1] / "briefs" / "lanxi-spring.yaml")
+    for fn in (detect_controversy, audit_disclosure):
+        ref, got = fn(cr, nt, cm, as_of=as_of), fn(cr, nt, cm, as_of=as_of, views=views)
+        for name in ref:
+            assert_frame_equal(got[name], ref[name], check_exact=True)
+    audit = audit_disclosure(cr, nt, cm, as_of=as_of)["disclosure_audit"]
+    ref = score_alignment(brief, cr, nt, cm, as_of=as_of, disclosure_audit=audit)
+    got = score_alignment(brief, cr, nt, cm, as_of=as_of, disclosure_audit=audit, views=views)
+    for name in ref:
+        assert_frame_equal(got[name], ref[name], check_exact=True)
+    # views of other notes (or with a note missing) are completed, not trusted blindly
+    partial = views.filter(pl.col("note_id") != nt["note_id"][0])
+    got = detect_controversy(cr, nt, cm, as_of=as_of, views=partial)
+    assert_frame_equal(got["controversy_flags"], detect_controversy(cr, nt, cm, as_of=as_of)["controversy_flags"])
+
+
+def test_negative_comments_score_each_distinct_text_once():
+    from kol_vetting.signals.content_text import model_probability
+    from kol_vetting.signals.controversy import ControversyParams, negative_comments
+    from kol_vetting.text.sentiment import load_sentiment_model
+
+    texts = ["避雷！烂脸了", "好看", None, "好看", "", "避雷！烂脸了", "[哭惹R][哭惹R]", "太差了 退款"] * 5
+    cm = pl.DataFrame({"comment_id": [str(i) for i in range(len(texts))], "text": texts}, schema={"comment_id": pl.String, "text": pl.String})
+    model = load_sentiment_model()
+    out = negative_comments(cm, model, ControversyParams())
+    assert out.columns == ["comment_id", "text", "neg_p", "cue_terms", "category", "negative"]
+    assert out["comment_id"].to_list() == cm["comment_id"].to_list()
+    ref = model_probability(model, cm["text"])  # every row scored on its own
+    assert out["neg_p"].to_list() == ref.to_list()
+
+
+def _model_without_some_bigrams():
+    """The committed model with a tenth of its bigrams dropped: a vocabulary that is not closed
+    under prefixes/suffixes (the scorer's general path)."""
+    from kol_vetting.text.sentiment import SentimentModel, load_sentiment_model
+
+    m = load_sentiment_model()
+    terms = [t for t, _ in sorted(m.vocabulary.items(), key=lambda kv: kv[1])]
+    keep = [j for j, t in enumerate(terms) if not (len(t) == 2 and j % 10 == 0)]
+    return SentimentModel(
+        vocabulary={terms[j]: i for i, j in enumerate(keep)},
+        idf=m.idf[keep], coef=m.coef[keep], intercept=m.intercept, analyzer_name="char",
+        ngram_range=m.ngram_range, sublinear_tf=m.sublinear_tf, meta={},
+    )
+
+
+@pytest.mark.parametrize("which", ["committed", "not_closed"])
+def test_fast_char_scorer_matches_the_model(which):
+    from kol_vetting.signals.content_text import FastCharScorer
+    from kol_vetting.text.sentiment import load_sentiment_model
+
+    model = load_sentiment_model() if which == "committed" else _model_without_some_bigrams()
+    scorer = FastCharScorer(model)
+    assert scorer.closed == (which == "committed")
+    rng = np.random.default_rng(1)
+    alphabet = list({c for t in list(model.vocabulary)[:3000] for c in t}) + list("xyz \x00\ue001\ue010")
+    texts = ["".join(rng.choice(alphabet, size=rng.integers(0, 60))) for _ in range(2_000)]
+    texts += ["", "a", "哈哈哈哈哈哈", "好好好好 好好", "\x00\x00"]
+    got = scorer.decision_function(texts)
+    ref = model.decision_function([t.replace("\x00", "") for t in texts])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+    # batching does not change a text's margin, bit for bit
+    one = np.array([scorer.decision_function([t])[0] for t in texts[:50]])
+    assert np.array_equal(one, got[:50])
+    assert scorer.decision_function([]).shape == (0,)

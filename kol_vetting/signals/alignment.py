@@ -88,6 +88,7 @@ import yaml
 
 from kol_vetting.brief import CONFIG_DIR, Brief
 from kol_vetting.schema import SIGNAL_SCORE_SCHEMA, polars_schema
+from kol_vetting.signals.content_text import attach_views
 from kol_vetting.text.lexicons import match_terms
 from kol_vetting.text.normalize import compact_expr, normalize_expr
 
@@ -401,14 +402,25 @@ def _ramp(x: pl.Expr, zero_at: float, full_at: float) -> pl.Expr:
 # ---------------------------------------------------------------------------------------------
 
 
-def _note_texts(notes: pl.DataFrame) -> pl.DataFrame:
-    """Notes with ``norm`` (title, body and #tags, normalised) and ``compact`` (matching view)."""
+def _note_texts(notes: pl.DataFrame, views: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Notes with ``norm`` (title, body and #tags, normalised) and ``compact`` (matching view).
+
+    ``views`` (:func:`kol_vetting.signals.content_text.note_text_views`) are the same views of
+    the same text (whitespace separators fold alike); the one text that differs, a non-empty
+    tag list of nulls only (here no ``#``, there a lone ``#``), is recomputed.
+    """
     tags = pl.col("tags").list.eval(pl.lit("#") + pl.element()).list.join(" ").fill_null("")
     text = pl.concat_str(
         [pl.col("title").fill_null(""), pl.col("body").fill_null(""), tags], separator=" "
     )
-    return notes.with_columns(norm=normalize_expr(text)).with_columns(
-        compact=compact_expr(pl.col("norm"), normalized=True)
+    if views is None:
+        return notes.with_columns(norm=normalize_expr(text)).with_columns(
+            compact=compact_expr(pl.col("norm"), normalized=True)
+        )
+    tl = pl.col("tags")
+    null_tags = (tl.list.len() > 0) & (tl.list.drop_nulls().list.len() == 0)
+    return attach_views(
+        notes, text, views=views, names=("norm", "compact"), recompute=null_tags
     )
 
 
@@ -840,6 +852,7 @@ def score_alignment(
     disclosure_audit: pl.DataFrame | None = None,
     sentiment_model: object | None = None,
     params: AlignmentParams | None = None,
+    views: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Alignment of every creator with ``brief``.
 
@@ -850,6 +863,9 @@ def score_alignment(
     P(negative); default the committed ``models/comment_sentiment.json``) and parameters.
     Out: ``{"alignment_scores": ..., "brand_associations": ...}`` with the schemas
     :data:`ALIGNMENT_SCHEMA` and :data:`BRAND_ASSOCIATIONS_SCHEMA` (see the module doc).
+    ``views``: :func:`kol_vetting.signals.content_text.note_text_views` of the same notes,
+    computed once and shared with the other content signals (default: computed here; the
+    result is identical).
     """
     P = params or AlignmentParams()
     as_of = _naive_utc(as_of)
@@ -875,7 +891,7 @@ def score_alignment(
         pl.col("created_at").is_null() | (pl.col("created_at") <= as_of)
     )
 
-    nt = _sponsorship(_note_texts(nt), disclosure_audit)
+    nt = _sponsorship(_note_texts(nt, views), disclosure_audit)
     brands = _brand_table(brief)
     mentions = _brand_mentions(nt, brands)
     associations = _associations(brief, mentions)

@@ -119,7 +119,9 @@ def check_texts(
     df = df.with_columns(status.alias("status"))
     todo = df.filter(pl.col("status").is_in(_CHECKED))
     if todo.height:
-        f = text_features(todo.select("_row", "text"), title=None, body="text", tags=None,
+        # every check depends on the text alone: check each distinct text once, join back by text
+        uniq = todo.select("text").unique(maintain_order=True).with_row_index("_row")
+        f = text_features(uniq, title=None, body="text", tags=None,
                           known_brands=known_brands, opening_chars=P.opening_chars)
         f = f.with_columns(
             pl.lit(None, dtype=pl.Boolean).alias("_label"),
@@ -133,10 +135,15 @@ def check_texts(
             lexicon_hits("controversy", norm=NORM, compact=COMPACT).fill_null([]).alias("controversy_terms"),
             model_probability(model, views=f).alias("negative_probability"),
         )
-        res = f.select(
-            "_row", "negative_probability", "controversy_terms", "sponsored_probability", "sponsored",
-            "sponsor_signals", "disclosure", "disclosure_placement", "compliant", "claim_risks",
-        )
+        res = todo.select("_row", "text").join(
+            f.select(
+                "text", "negative_probability", "controversy_terms", "sponsored_probability", "sponsored",
+                "sponsor_signals", "disclosure", "disclosure_placement", "compliant", "claim_risks",
+            ),
+            on="text",
+            how="left",
+            maintain_order="left",
+        ).drop("text")
     else:
         res = pl.DataFrame(schema={"_row": pl.UInt32, **{k: v for k, v in CHECK_SCHEMA.items() if k not in ("id", "status")}})
     out = df.select("_row", "id", "status").join(res, on="_row", how="left", maintain_order="left")
@@ -199,9 +206,28 @@ def _rows_plain(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
         yield {"id": str(n), "text": text, "status": status}
 
 
-def _rows_jsonl(lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+def _utf8_lines(data: bytes) -> list[str] | None:
+    """Lines of input that is UTF-8 throughout, without NUL, CR or BOM: decoded once, split on
+    newlines exactly as ``bytes.splitlines`` would (then every line decodes alike on its own).
+    None when a line needs the per-line decoder."""
+    if b"\x00" in data or b"\r" in data:
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if "\ufeff" in text:
+        return None
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _rows_jsonl(lines: Iterator[bytes] | list[str]) -> Iterator[dict[str, Any]]:
+    """Rows of JSONL input: raw byte lines, or lines already decoded by :func:`_utf8_lines`."""
     for n, raw in enumerate(lines, start=1):
-        line, status = _decode(raw.rstrip(b"\r\n"))
+        line, status = (raw, None) if isinstance(raw, str) else _decode(raw.rstrip(b"\r\n"))
         if status:
             yield {"id": str(n), "text": None, "status": status}
             continue
@@ -257,15 +283,19 @@ def _kind(path: Path | None, head: bytes) -> str:
 
 
 def _batches(rows: Iterator[dict[str, Any]], size: int) -> Iterator[pl.DataFrame]:
-    buf: list[dict[str, Any]] = []
     schema = {"id": pl.String, "text": pl.String, "status": pl.String}
+    cols: dict[str, list[Any]] = {k: [] for k in schema}
+    ids, texts, statuses = cols["id"], cols["text"], cols["status"]
     for r in rows:
-        buf.append(r)
-        if len(buf) >= size:
-            yield pl.DataFrame(buf, schema=schema)
-            buf = []
-    if buf:
-        yield pl.DataFrame(buf, schema=schema)
+        ids.append(r["id"])
+        texts.append(r["text"])
+        statuses.append(r["status"])
+        if len(ids) >= size:
+            yield pl.DataFrame(cols, schema=schema)
+            cols = {k: [] for k in schema}
+            ids, texts, statuses = cols["id"], cols["text"], cols["status"]
+    if ids:
+        yield pl.DataFrame(cols, schema=schema)
 
 
 def _to_jsonl(df: pl.DataFrame) -> str:
@@ -323,7 +353,7 @@ def run_check_text(
         if kind == "csv":
             rows = _rows_csv(data)
         elif kind == "jsonl":
-            rows = _rows_jsonl(lines)
+            rows = _rows_jsonl(_utf8_lines(data) or lines)
         else:
             rows = _rows_plain(lines)
         model = load_sentiment_model()

@@ -29,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from kol_vetting.text import lexicons as _lex
+from kol_vetting.text import normalize as _normalize
 from kol_vetting.text.normalize import EMOJI_TOKEN, compact_expr, core_expr, normalize_expr
 from kol_vetting.text.sentiment import (
     CUE_GROUPS,
@@ -55,6 +56,149 @@ def with_text_views(
     return frame.with_columns(normalize_expr(pl.col(text_col)).alias(norm)).with_columns(
         compact_expr(pl.col(norm), normalized=True).alias(f"{prefix}{COMPACT}")
     )
+
+
+#: Columns of :func:`note_text_views`.
+NOTE_VIEW_COLUMNS = ("note_id", "norm", "compact", "text_norm", "text_compact")
+NOTE_VIEWS_SCHEMA = pl.Schema({c: pl.String() for c in NOTE_VIEW_COLUMNS})
+
+
+def note_full_text(title: pl.Expr, body: pl.Expr, tags: pl.Expr | None, separator: str = "\n") -> pl.Expr:
+    """A note's whole text: title, body and ``#tag1 #tag2`` joined (disclosure's ``_full``)."""
+    parts = [title.fill_null(""), body.fill_null("")]
+    if tags is not None:
+        parts.append(tag_pile(tags))
+    return pl.concat_str(parts, separator=separator)
+
+
+def tag_pile(tags: pl.Expr) -> pl.Expr:
+    """``#tag1 #tag2`` of a tag list ("" for none)."""
+    tl = tags.fill_null([])
+    return pl.when(tl.list.len() > 0).then(pl.lit("#") + tl.list.join(" #")).otherwise(pl.lit(""))
+
+
+def note_body_text(title: pl.Expr, body: pl.Expr) -> pl.Expr:
+    """Title and body joined by a newline (the text controversy reads)."""
+    return pl.concat_str([title.fill_null(""), body.fill_null("")], separator="\n")
+
+
+def note_text_views(notes: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Text views of every note, computed once and shared by the content signals.
+
+    In: notes (contract columns ``note_id``, ``title``, ``body``, ``tags``; other columns are
+    ignored). Out: :data:`NOTE_VIEWS_SCHEMA`, one row per input row, same order:
+
+    * ``norm`` / ``compact``: normalised and matching views of title, body and ``#tags``
+      (:func:`note_full_text`), what :func:`kol_vetting.signals.disclosure.audit_disclosure`
+      and :func:`kol_vetting.signals.alignment.score_alignment` read;
+    * ``text_norm`` / ``text_compact``: the same of title and body only (:func:`note_body_text`),
+      what :func:`kol_vetting.signals.controversy.detect_controversy` reads.
+
+    Pass the frame as ``views=`` to those functions (all three accept it; without it each
+    computes the views itself, with identical results). Normalisation is local up to whitespace
+    (no step looks across a whitespace character; whitespace is collapsed last), so the view of
+    the whole text is the view of title and body joined by one space to the view of the tag
+    pile: the title and body are normalised once for both.
+    """
+    if isinstance(notes, pl.LazyFrame):
+        notes = notes.collect()
+    if notes.height == 0:
+        return pl.DataFrame(schema=NOTE_VIEWS_SCHEMA)
+    has_tags = "tags" in notes.columns
+    t = pl.col("title") if "title" in notes.columns else pl.lit(None, dtype=pl.String)
+    b = pl.col("body") if "body" in notes.columns else pl.lit(None, dtype=pl.String)
+    tag_piece = tag_pile(pl.col("tags")) if has_tags else pl.lit("", dtype=pl.String)
+    df = notes.select(
+        pl.col("note_id").cast(pl.String),
+        normalize_expr(note_body_text(t, b)).alias("text_norm"),
+        normalize_expr(tag_piece).alias("_tag_norm"),
+    ).with_columns(
+        compact_expr(pl.col("text_norm"), normalized=True).alias("text_compact"),
+        compact_expr(pl.col("_tag_norm"), normalized=True).alias("_tag_compact"),
+    )
+    tn, gn = pl.col("text_norm"), pl.col("_tag_norm")
+    return df.select(
+        "note_id",
+        pl.when(gn == "").then(tn).when(tn == "").then(gn).otherwise(pl.concat_str([tn, gn], separator=" ")).alias("norm"),
+        _join_compact(pl.col("text_compact"), pl.col("_tag_compact")).alias("compact"),
+        "text_norm",
+        "text_compact",
+    )
+
+
+def _join_compact(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Compact view of ``norm(A) + " " + norm(B)`` from the compact views ``a``, ``b`` of A and B.
+
+    Compacting only deletes characters, never across whitespace except in one step: a run of
+    filler characters (whitespace included) with a Chinese character on both sides is deleted.
+    So the joined view is ``a + " " + b``, except that the run around the joining space (the
+    filler ending ``a``, the space, the filler starting ``b``) goes when a Chinese character
+    precedes it in ``a`` and one follows it in ``b``. An empty view (its text was only
+    whitespace, emoji tokens or topic markers) leaves the other alone.
+    """
+    fill = _normalize._FILLER
+    glue = a.str.contains(r"\p{Han}" + fill + r"*$") & b.str.contains(r"^" + fill + r"*\p{Han}")
+    glued = pl.concat_str([a.str.replace(fill + r"+$", ""), b.str.replace(r"^" + fill + r"+", "")])
+    return (
+        pl.when(b == "")
+        .then(a)
+        .when(a == "")
+        .then(b)
+        .when(glue)
+        .then(glued)
+        .otherwise(pl.concat_str([a, b], separator=" "))
+    )
+
+
+def attach_views(
+    frame: pl.DataFrame,
+    text: pl.Expr,
+    *,
+    views: pl.DataFrame | None = None,
+    source: tuple[str, str] = ("norm", "compact"),
+    names: tuple[str, str] = (NORM, COMPACT),
+    recompute: pl.Expr | None = None,
+) -> pl.DataFrame:
+    """``frame`` plus the normalised and compact views of ``text``, named ``names``.
+
+    Without ``views`` they are computed (as :func:`with_text_views`). With ``views`` (the output
+    of :func:`note_text_views` for the same notes) the ``source`` columns are joined on
+    ``note_id``; rows the views do not cover, and rows where ``recompute`` is true (a text that
+    differs from the shared one), are computed here, so the result is the same either way.
+    Views that repeat a ``note_id`` of the frame are not used (they cannot be joined
+    unambiguously). Views in the frame's own row order (same ``note_id`` column) are taken as
+    they are, without a join.
+    """
+    n_name, c_name = names
+
+    def own(df: pl.DataFrame) -> pl.DataFrame:
+        return df.with_columns(normalize_expr(text).alias(n_name)).with_columns(
+            compact_expr(pl.col(n_name), normalized=True).alias(c_name)
+        )
+
+    if views is None or "note_id" not in frame.columns or frame.height == 0:
+        return own(frame)
+    v = views.select(
+        pl.col("note_id").cast(pl.String), pl.col(source[0]).alias(n_name), pl.col(source[1]).alias(c_name)
+    )
+    if v.height == frame.height and v["note_id"].equals(frame["note_id"].cast(pl.String), check_names=False):
+        out = frame.with_columns(v[n_name], v[c_name])  # the same notes in the same order
+    else:
+        out = frame.join(v, on="note_id", how="left", maintain_order="left")
+        if out.height != frame.height:  # a note id repeated in the views: not joinable
+            return own(frame)
+    need = pl.col(n_name).is_null()
+    if recompute is not None:
+        need = need | recompute.fill_null(False)
+    idx = out.select(need.alias("_need")).to_series().arg_true()
+    if idx.len():
+        sub = out[idx].select(normalize_expr(text).alias(n_name)).with_columns(
+            compact_expr(pl.col(n_name), normalized=True).alias(c_name)
+        )
+        out = out.with_columns(
+            out[n_name].scatter(idx, sub[n_name]), out[c_name].scatter(idx, sub[c_name])
+        )
+    return out
 
 
 def lexicon_hits(
@@ -124,11 +268,68 @@ def _pack(cps: Sequence[int]) -> int:
     return key
 
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _HashIndex:
+    """Open-addressing hash table (linear probing, load <= 1/4) from int64 keys to int64
+    values, built and queried with whole-array numpy operations (no Python loop per key)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        n = len(keys)
+        self.bits = max(4, int(4 * n - 1).bit_length())
+        size = 1 << self.bits
+        self.mask = size - 1
+        self.tkeys = np.full(size, -1, dtype=np.int64)
+        self.tvals = np.full(size, -1, dtype=np.int64)
+        keys = np.asarray(keys, dtype=np.int64)
+        values = np.asarray(values, dtype=np.int64)
+        pending = np.arange(n)
+        slot = self._slot(keys)
+        while pending.size:
+            sl = slot[pending]
+            free = self.tkeys[sl] == -1
+            # one key per free slot in this round; the others probe on
+            taken, first = np.unique(sl[free], return_index=True)
+            win = pending[free][first]
+            self.tkeys[taken] = keys[win]
+            self.tvals[taken] = values[win]
+            placed = np.zeros(n, dtype=bool)
+            placed[win] = True
+            pending = pending[~placed[pending]]
+            slot[pending] = (slot[pending] + 1) & self.mask
+
+    def _slot(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * _GOLDEN) >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """Value per key, -1 where absent."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        idx = np.arange(len(keys))
+        slot = self._slot(keys)
+        k = keys
+        while idx.size:
+            tk = self.tkeys[slot]
+            hit = tk == k
+            out[idx[hit]] = self.tvals[slot[hit]]
+            more = (tk != -1) & ~hit
+            idx, k, slot = idx[more], k[more], (slot[more] + 1) & self.mask
+        return out
+
+
 class FastCharScorer:
     """Vectorized scorer of a :class:`~kol_vetting.text.sentiment.SentimentModel` with a
     character n-gram analyzer (n <= 3), equal to its ``predict_proba_model_texts``.
 
     In: model-view strings (see :func:`model_view_expr`). Out: P(positive class) per string.
+
+    How: the characters of the vocabulary are numbered densely (an *alphabet* of K); an n-gram
+    is the base-K number of its characters' numbers, looked up in a :class:`_HashIndex` of the
+    vocabulary. Positions holding a character outside the alphabet start no n-gram; when the
+    vocabulary is closed under prefixes and suffixes (every sub-n-gram of a term is a term, as
+    a min-df cut makes it), trigrams are looked up only where both of their bigrams hit. Counts
+    per (text, feature) come from sorting the packed pairs; the sums run in feature order per
+    text, so the margins are bit-for-bit those of the previous implementation.
     """
 
     def __init__(self, model: SentimentModel) -> None:
@@ -138,21 +339,47 @@ class FastCharScorer:
         self.model = model
         self.lo, self.hi = lo, hi
         terms = list(model.vocabulary)
+        feats_all = np.fromiter(model.vocabulary.values(), dtype=np.int64, count=len(terms))
+        lens = np.fromiter(map(len, terms), dtype=np.int64, count=len(terms))
         # n-grams with a NUL cannot occur (NUL separates texts) and longer ones are never produced
-        ok = [t for t in terms if lo <= len(t) <= hi and "\x00" not in t]
-        keys = np.fromiter((_pack([ord(ch) for ch in t]) for t in ok), dtype=np.uint64, count=len(ok))
-        feats = np.fromiter((model.vocabulary[t] for t in ok), dtype=np.int64, count=len(ok))
-        order = np.argsort(keys)
-        self.keys = keys[order]
-        self.feats = feats[order]
-        # unigram table by code point; longer n-grams joined on their packed key
-        self.uni = np.full(0x110000, -1, dtype=np.int32)
-        one = np.array([len(t) == 1 for t in ok], dtype=bool)
-        self.uni[keys[one].astype(np.int64)] = feats[one]
-        self.vocab_frame = pl.DataFrame({"k": keys[~one], "f": feats[~one].astype(np.uint64)})
+        keep = (lens >= lo) & (lens <= hi)
+        if "\x00" in "".join(terms):
+            keep &= np.array(["\x00" not in t for t in terms], dtype=bool)
+        alphabet = sorted(set("".join(t for t, k in zip(terms, keep) if k)))
+        K = len(alphabet)
+        if K >= 1 << 20:
+            raise ValueError("alphabet too large for packed trigram keys")
+        self.K = K
+        self.dense = np.full(0x110000, -1, dtype=np.int64)  # code point -> alphabet number
+        if K:
+            self.dense[np.array([ord(c) for c in alphabet], dtype=np.int64)] = np.arange(K)
+        self.uni = np.full(max(K, 1), -1, dtype=np.int64)  # alphabet number -> unigram feature
+        self.index: dict[int, _HashIndex] = {}
+        for n in (1, 2, 3):
+            sel = np.flatnonzero(keep & (lens == n))
+            if not len(sel):
+                continue
+            cps = np.frombuffer("".join([terms[i] for i in sel]).encode("utf-32-le"), dtype=np.uint32)
+            d = self.dense[cps].reshape(len(sel), n)
+            if n == 1:
+                self.uni[d[:, 0]] = feats_all[sel]
+                continue
+            key = d[:, 0]
+            for c in range(1, n):
+                key = key * K + d[:, c]
+            self.index[n] = _HashIndex(key, feats_all[sel])
+            if n == 3:
+                # closed under prefixes and suffixes: every trigram's two bigrams are terms
+                two = self.index.get(2)
+                self.closed = two is not None and bool(
+                    (two.get(d[:, 0] * K + d[:, 1]) >= 0).all() and (two.get(d[:, 1] * K + d[:, 2]) >= 0).all()
+                )
+        self.closed = getattr(self, "closed", False)
         self.row_shift = max(len(model.vocabulary).bit_length(), 1)
         self.idf = np.asarray(model.idf, dtype=np.float64)
         self.coef = np.asarray(model.coef, dtype=np.float64)
+        self.idf_coef = self.idf * self.coef
+        self.idf_sq = self.idf * self.idf
         self.intercept = float(model.intercept)
 
     def decision_function(self, texts: Sequence[str]) -> np.ndarray:
@@ -161,47 +388,60 @@ class FastCharScorer:
         if m == 0:
             return np.zeros(0)
         joined = "\x00".join(t.replace("\x00", "") for t in texts) + "\x00"
-        cp32 = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        nz = cp32 != 0
-        row = np.cumsum(~nz) - (~nz)  # text index of each position (separator counts for the next)
-        cp = cp32.astype(np.uint64)
-        L = len(cp)
-        shift = np.uint64(self.row_shift)
+        cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        sep = cp == 0
+        # (text index << row_shift) of each position: the high half of a packed (text, feature)
+        base = ((np.cumsum(sep) - sep) << self.row_shift).view(np.uint64)
+        d = self.dense[cp]  # -1: separator or a character in no term
+        L, K = len(cp), self.K
         combos = []  # (text index << row_shift) | feature index, per in-vocabulary n-gram occurrence
-        for n in range(self.lo, self.hi + 1):
-            if L < n:
-                continue
-            span = L - n + 1
-            valid = nz[:span].copy()
-            for j in range(1, n):
-                valid &= nz[j : j + span]
-            r = row[:span][valid].astype(np.uint64)
-            if n == 1:  # unigrams: a direct table indexed by code point
-                f = self.uni[cp32[:span][valid]]
-                hit = f >= 0
-                combos.append((r[hit] << shift) | f[hit].astype(np.uint64))
-                continue
-            key = cp[:span].copy()
-            for j in range(1, n):
-                key = (key << np.uint64(_BITS)) | cp[j : j + span]
-            # hash join against the vocabulary (faster than a binary search per n-gram)
-            hit = pl.DataFrame({"k": key[valid], "r": r}).join(self.vocab_frame, on="k", how="inner")
-            combos.append((hit["r"].to_numpy() << shift) | hit["f"].to_numpy())
+
+        def add(pos: np.ndarray, f: np.ndarray) -> None:
+            hit = f >= 0
+            combos.append(base[pos[hit]] | f[hit].view(np.uint64))
+
+        known = d >= 0
+        if self.lo <= 1:
+            pos = np.flatnonzero(known)
+            add(pos, self.uni[d[pos]])
+        f2 = None
+        if self.hi >= 2 and L >= 2 and 2 in self.index:
+            pos2 = np.flatnonzero(known[:-1] & known[1:])
+            f2 = self.index[2].get(d[pos2] * K + d[pos2 + 1])
+            if self.lo <= 2:
+                add(pos2, f2)
+        if self.hi >= 3 and L >= 3 and 3 in self.index:
+            if self.closed and f2 is not None:
+                # a trigram can only be a term where both of its bigrams are
+                has2 = np.zeros(L, dtype=bool)
+                has2[pos2[f2 >= 0]] = True
+                pos3 = np.flatnonzero(has2[:-2] & has2[1:-1])
+            else:
+                pos3 = np.flatnonzero(known[:-2] & known[1:-1] & known[2:])
+            add(pos3, self.index[3].get((d[pos3] * K + d[pos3 + 1]) * K + d[pos3 + 2]))
         if not combos:
             return np.full(m, self.intercept)
         # term counts per (text, feature): sort the packed pairs and count runs
-        s = pl.Series(np.concatenate(combos)).sort().to_numpy()
+        s = np.sort(np.concatenate(combos))
         if not len(s):
             return np.full(m, self.intercept)
         first = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1])))
-        counts = np.diff(np.append(first, len(s))).astype(np.float64)
+        counts = np.diff(first, append=len(s)).astype(np.float64)
         pair = s[first]
-        r = (pair >> shift).astype(np.int64)
-        f = (pair & np.uint64((1 << self.row_shift) - 1)).astype(np.int64)
-        tf = 1.0 + np.log(counts) if self.model.sublinear_tf else counts
-        w = tf * self.idf[f]
-        num = np.bincount(r, weights=w * self.coef[f], minlength=m)
-        norm = np.sqrt(np.bincount(r, weights=w * w, minlength=m))
+        r = (pair >> np.uint64(self.row_shift)).view(np.int64)
+        f = (pair & np.uint64((1 << self.row_shift) - 1)).view(np.int64)
+        # most pairs occur once: tf = 1 (1 + log 1 = 1 exactly), so w = idf and the products are
+        # the precomputed idf * coef and idf * idf; the same floating-point operations either way
+        wc, ww = self.idf_coef[f], self.idf_sq[f]
+        rep = np.flatnonzero(counts != 1.0)
+        if len(rep):
+            c = counts[rep]
+            tf = 1.0 + np.log(c) if self.model.sublinear_tf else c
+            w = tf * self.idf[f[rep]]
+            wc[rep] = w * self.coef[f[rep]]
+            ww[rep] = w * w
+        num = np.bincount(r, weights=wc, minlength=m)
+        norm = np.sqrt(np.bincount(r, weights=ww, minlength=m))
         norm[norm == 0] = 1.0
         return num / norm + self.intercept
 

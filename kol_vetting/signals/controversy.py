@@ -39,10 +39,11 @@ import polars as pl
 
 from kol_vetting.schema import SIGNAL_SCORE_SCHEMA
 from kol_vetting.signals.content_text import (
-    COMPACT,
     NORM,
+    attach_views,
     lexicon_hits,
     model_probability,
+    note_body_text,
     with_text_views,
 )
 from kol_vetting.text.sentiment import SentimentModel, load_offensive_model, load_sentiment_model
@@ -146,6 +147,7 @@ def detect_controversy(
     sentiment_model: SentimentModel | None = None,
     offensive_model: SentimentModel | None = None,
     params: ControversyParams | None = None,
+    views: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Find controversy evidence and score every creator.
 
@@ -154,6 +156,9 @@ def detect_controversy(
     sentiment and offensive artifacts).
     Out: ``{"controversy_flags": FLAGS_SCHEMA frame, "controversy_scores":
     CONTROVERSY_SCORES_SCHEMA frame (one row per creator)}``.
+    ``views``: :func:`kol_vetting.signals.content_text.note_text_views` of the same notes,
+    computed once and shared with the other content signals (default: computed here; the
+    result is identical).
     """
     from kol_vetting.signals.auth_common import conform
 
@@ -163,13 +168,16 @@ def detect_controversy(
     nt = conform(notes, "notes").filter(pl.col("published_at").is_null() | (pl.col("published_at") <= as_of_n))
     cm = conform(comments, "comments").filter(pl.col("created_at").is_null() | (pl.col("created_at") <= as_of_n))
 
-    note_text = with_text_views(
+    note_text = attach_views(
         nt.select(
             "note_id", "creator_id", "published_at", "likes", "collects", "comments",
-            pl.concat_str([pl.col("title").fill_null(""), pl.col("body").fill_null("")], separator="\n").alias("text"),
+            note_body_text(pl.col("title"), pl.col("body")).alias("text"),
         ),
-        "text",
+        pl.col("text"),
+        views=views,
+        source=("text_norm", "text_compact"),
     )
+    note_text = _note_hits(note_text)
     callouts = _callouts(note_text, cr, P)
     # notes that call someone else out are about that person, not their author
     callout_notes = callouts.select(pl.col("evidence_ids").list.first().alias("note_id"))
@@ -231,9 +239,13 @@ def _controversy_struct(groups: tuple[str, ...] = CATEGORIES) -> pl.Expr:
 def negative_comments(
     comments: pl.DataFrame, model: SentimentModel | None, P: ControversyParams
 ) -> pl.DataFrame:
-    """Comments (text column ``text``) with ``neg_p`` (model), ``cue_terms``, ``category`` and ``negative``."""
+    """Comments (text column ``text``) with ``neg_p`` (model), ``cue_terms``, ``category`` and ``negative``.
+
+    Everything here depends on the text alone, so each distinct text is scored once and joined
+    back (comments repeat a lot: 求链接, 好看, emoji-only ...).
+    """
     model = model or load_sentiment_model()
-    v = with_text_views(comments, "text")
+    v = with_text_views(comments.select(pl.col("text").unique()), "text")
     v = v.with_columns(
         model_probability(model, views=v).alias("neg_p"),
         _controversy_struct(CALLOUT_CATEGORIES).alias("_cat"),
@@ -249,9 +261,8 @@ def negative_comments(
     has_cue = cue_terms.list.len() > 0
     p = pl.col("neg_p").fill_null(0.0)
     negative = (has_cue & (p >= P.cue_model_bar)) | ((p >= P.model_only_bar) & (pl.col("_pos").list.len() == 0))
-    return v.with_columns(cue_terms.alias("cue_terms"), cat.alias("category"), negative.alias("negative")).drop(
-        "_cat", "_neg_slang", "_pos", NORM, COMPACT
-    )
+    v = v.select("text", "neg_p", cue_terms.alias("cue_terms"), cat.alias("category"), negative.alias("negative"))
+    return comments.join(v, on="text", how="left", nulls_equal=True, maintain_order="left")
 
 
 def _waves(
@@ -282,6 +293,11 @@ def _waves(
         .group_by("creator_id")
         .agg(pl.col("neg").quantile(0.75, "nearest").alias("base_neg"))
     )
+    # A window holds at most the note's negative comments: notes with fewer than
+    # wave_min_negative in all cannot hold a wave, and only the others need the windows.
+    c = c.join(per_note.filter(pl.col("neg") >= P.wave_min_negative).select("note_id"), on="note_id", how="semi")
+    if c.height == 0:
+        return pl.DataFrame(schema=_FLAG_BASE_SCHEMA)
     c = c.sort("note_id", "created_at")
     roll = c.rolling(index_column="created_at", period=window, group_by="note_id").agg(
         pl.col("negative").sum().cast(pl.Int64).alias("win_neg"),
@@ -292,7 +308,8 @@ def _waves(
     )
     # the peak window of each note: the comment at which the trailing-window count is highest
     peak = (
-        c.sort(["note_id", "win_neg", "created_at"], descending=[False, True, False])
+        c.filter(pl.col("win_neg") >= P.wave_min_negative)  # the peak of any note that can be a wave
+        .sort(["note_id", "win_neg", "created_at"], descending=[False, True, False])
         .group_by("note_id", maintain_order=True)
         .first()
         .select("note_id", "creator_id", pl.col("created_at").alias("peak_end"), "win_neg", "win_all")
@@ -357,14 +374,24 @@ def _waves(
 # Apology / statement notes
 
 
+def _note_hits(note_text: pl.DataFrame) -> pl.DataFrame:
+    """The lexicon hits the note flags read, matched once per note: ``_cat`` (struct, one hit
+    list per category), ``_apo`` (apology words), ``_stmt`` (statement / remedy words),
+    ``_off`` (insults and slurs) and ``_at`` (the note names someone with @)."""
+    return note_text.with_columns(
+        _controversy_struct(CATEGORIES).alias("_cat"),
+        lexicon_hits("apology", "apology").fill_null([]).alias("_apo"),
+        lexicon_hits("apology", ["statement", "remedy"]).fill_null([]).alias("_stmt"),
+        lexicon_hits("offensive", ["insults", "slurs"]).fill_null([]).alias("_off"),
+        # a note naming someone with @ is about them (call-outs), not about the author
+        pl.col(NORM).fill_null("").str.contains("@").alias("_at"),
+    )
+
+
 def _apologies(note_text: pl.DataFrame, P: ControversyParams) -> pl.DataFrame:
     if note_text.height == 0:
         return pl.DataFrame(schema=_FLAG_BASE_SCHEMA)
     a = note_text.with_columns(
-        lexicon_hits("apology", "apology").fill_null([]).alias("_apo"),
-        lexicon_hits("apology", ["statement", "remedy"]).fill_null([]).alias("_stmt"),
-        _controversy_struct(CALLOUT_CATEGORIES).alias("_cat"),
-    ).with_columns(
         pl.concat_list([pl.col("_cat").struct.field(c) for c in CALLOUT_CATEGORIES]).alias("_ct"),
     )
     apo = pl.col("_apo").list.len() > 0
@@ -463,7 +490,7 @@ def creator_name_table(creators: pl.DataFrame, min_name_chars: int = 3) -> pl.Da
 def _callouts(note_text: pl.DataFrame, creators: pl.DataFrame, P: ControversyParams) -> pl.DataFrame:
     if note_text.height == 0 or creators.height == 0:
         return pl.DataFrame(schema=_FLAG_BASE_SCHEMA)
-    cand = note_text.with_columns(_controversy_struct(CALLOUT_CATEGORIES).alias("_cat")).with_columns(
+    cand = note_text.with_columns(
         pl.concat_list([pl.col("_cat").struct.field(c) for c in CALLOUT_CATEGORIES]).alias("_ct")
     ).filter(pl.col("_ct").list.len() > 0)
     names = creator_name_table(creators, P.min_name_chars)
@@ -532,13 +559,7 @@ def _own_note_flags(
 ) -> pl.DataFrame:
     if note_text.height == 0:
         return pl.DataFrame(schema=_FLAG_BASE_SCHEMA)
-    v = note_text.with_columns(
-        lexicon_hits("offensive", ["insults", "slurs"]).fill_null([]).alias("_off"),
-        _controversy_struct(("scandal", "plagiarism", "value_conflict")).alias("_cat"),
-        lexicon_hits("apology", "apology").fill_null([]).alias("_apo"),
-        # a note naming someone with @ is about them (call-outs), not about the author
-        pl.col(NORM).fill_null("").str.contains("@").alias("_at"),
-    )
+    v = note_text
     out = []
     off = v.filter(pl.col("_off").list.len() > 0)
     if off.height:
@@ -596,10 +617,14 @@ def _scores(
     if ids.height == 0:
         ids = pl.concat([nt.select("creator_id"), fl.select("creator_id")]).unique(maintain_order=True)
     n_notes = nt.group_by("creator_id").agg(pl.len().cast(pl.Int64).alias("notes_checked"))
+    # comments per note first (a few per note), then per creator: the same counts as joining
+    # every comment to its note
     n_comments = (
-        cm.join(nt.select("note_id", "creator_id"), on="note_id", how="inner")
+        cm.group_by("note_id")
+        .agg(pl.len().alias("_n"))
+        .join(nt.select("note_id", "creator_id"), on="note_id", how="inner")
         .group_by("creator_id")
-        .agg(pl.len().cast(pl.Int64).alias("comments_checked"))
+        .agg(pl.col("_n").sum().cast(pl.Int64).alias("comments_checked"))
     )
     k = pl.col("kind")
     agg = fl.sort(["creator_id", "weight"], descending=[False, True]).group_by("creator_id", maintain_order=True).agg(

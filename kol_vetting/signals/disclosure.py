@@ -55,7 +55,13 @@ import polars as pl
 
 from kol_vetting.schema import SIGNAL_SCORE_SCHEMA
 from kol_vetting.signals.claims import CLAIM_RULES, CLAIM_STRUCT, claim_risks_expr
-from kol_vetting.signals.content_text import COMPACT, NORM, lexicon_hits, with_text_views
+from kol_vetting.signals.content_text import (
+    COMPACT,
+    NORM,
+    attach_views,
+    lexicon_hits,
+    with_text_views,
+)
 from kol_vetting.text import lexicons as _lex
 from kol_vetting.text.lexicons import fold_term
 from kol_vetting.text.normalize import compact_expr
@@ -298,6 +304,7 @@ def text_features(
     tags: str | None,
     known_brands: Sequence[str] | None = None,
     opening_chars: int = 60,
+    views: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per-row text evidence of sponsorship, disclosure and claims (no model, no clustering).
 
@@ -309,6 +316,8 @@ def text_features(
     body, hashtags_end; see :func:`split_segments`) holding each disclosure group
     (``seg_explicit``, ``seg_ambiguous``, ``seg_denial``; null without a hit) and
     ``claim_risks``. Segments and claim structs are computed only on rows with a hit.
+    ``views``: precomputed :func:`kol_vetting.signals.content_text.note_text_views` of the same
+    notes (used when the frame has ``note_id`` and title, body and tags columns; same result).
     """
     names = _fold_names(known_brands if known_brands is not None else default_known_brands())
     t = pl.col(title) if title else pl.lit("", dtype=pl.String)
@@ -319,7 +328,11 @@ def text_features(
         tl = g.fill_null([])
         parts.append(pl.when(tl.list.len() > 0).then(pl.lit("#") + tl.list.join(" #")).otherwise(pl.lit("")))
     full = pl.concat_str(parts, separator="\n") if len(parts) > 1 else parts[0]
-    df = with_text_views(frame.with_row_index("_tf_row").with_columns(full.alias("_full")), "_full")
+    base = frame.with_row_index("_tf_row").with_columns(full.alias("_full"))
+    if views is not None and title and g is not None:
+        df = attach_views(base, pl.col("_full"), views=views)
+    else:
+        df = with_text_views(base, "_full")
     tag_list = g.fill_null([]) if g is not None else pl.lit([], dtype=pl.List(pl.String))
     tag_folded = tag_list.list.eval(pl.element().str.normalize("NFKC").str.to_lowercase().str.strip_chars("# "))
     claim_kinds = list(CLAIM_RULES)
@@ -509,9 +522,6 @@ def seeding_clusters(
     ).select("note_id", "creator_id", "published_at", pl.col(text_col).alias("_t")).sort("published_at", "note_id")
     if cand.height < P.seeding_min_creators:
         return pl.DataFrame(schema=out_schema)
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
     texts = cand["_t"].to_list()
     t = cand["published_at"].dt.epoch("s").to_numpy().astype(np.float64)
     creator = cand["creator_id"].cast(pl.Categorical).to_physical().to_numpy()
@@ -523,8 +533,9 @@ def seeding_clusters(
         if len(idx) < 2:
             continue
         X = char_tfidf([texts[i] for i in idx])
+        XT = X.T.tocsr()  # once per block (the product would convert it again for every chunk)
         for lo in range(0, len(idx), 2000):  # row chunks bound the size of the product
-            S = (X[lo : lo + 2000] @ X.T).tocoo()
+            S = (X[lo : lo + 2000] @ XT).tocoo()
             a, b = S.row + lo, S.col
             keep = (S.data >= P.seeding_similarity - 1e-9) & (a < b)
             i, j = idx[a[keep]], idx[b[keep]]
@@ -536,8 +547,7 @@ def seeding_clusters(
     i = np.concatenate(rows_i)
     j = np.concatenate(rows_j)
     n = cand.height
-    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n, n))
-    _, label = connected_components(graph, directed=False)
+    label = _components(n, i, j)
     linked = np.zeros(n, bool)
     linked[i] = True
     linked[j] = True
@@ -550,6 +560,27 @@ def seeding_clusters(
         .filter(pl.col("seeding_cluster_creators") >= P.seeding_min_creators)
         .select("note_id", "seeding_cluster_id", "seeding_cluster_creators")
     )
+
+
+def _components(n: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Connected components of the undirected graph on ``n`` nodes with edges ``i``-``j``: a
+    label per node, the smallest node number of its component (min-label propagation with
+    pointer jumping; the same partition as scipy's ``connected_components``, without importing
+    ``scipy.sparse.csgraph``)."""
+    label = np.arange(n)
+    while True:
+        m = np.minimum(label[i], label[j])
+        new = label.copy()
+        np.minimum.at(new, i, m)
+        np.minimum.at(new, j, m)
+        while True:  # pointer jumping: every node to its root
+            nxt = new[new]
+            if np.array_equal(nxt, new):
+                break
+            new = nxt
+        if np.array_equal(new, label):
+            return label
+        label = new
 
 
 def char_tfidf(texts: Sequence[str], ngram_range: tuple[int, int] = (2, 3), max_df: float = 0.05,
@@ -618,6 +649,7 @@ def note_features(
     *,
     known_brands: Sequence[str] | None = None,
     params: DisclosureParams | None = None,
+    views: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Text features of every note plus its seeding cluster (the model's inputs).
 
@@ -631,7 +663,7 @@ def note_features(
         pl.col("platform_sponsor_label").alias("_label"),
     )
     df = text_features(base, title="title", body="body", tags="tags", known_brands=known_brands,
-                       opening_chars=P.opening_chars)
+                       opening_chars=P.opening_chars, views=views)
     has = lambda c: pl.col(c).list.len() > 0
     df = df.with_columns(
         (
@@ -664,6 +696,7 @@ def audit_disclosure(
     known_brands: list[str] | None = None,
     params: DisclosureParams | None = None,
     weights: dict[str, float] | None = None,
+    views: pl.DataFrame | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Audit every note's sponsorship and disclosure, and score each creator.
 
@@ -674,11 +707,14 @@ def audit_disclosure(
     "disclosure_scores": DISCLOSURE_SCORES_SCHEMA frame (one row per creator)}``.
     Comments are not needed today (kept in the signature so hints such as the creator's own
     "link in comments" replies can be added without changing callers).
+    ``views``: :func:`kol_vetting.signals.content_text.note_text_views` of the same notes,
+    computed once and shared with the other content signals (default: computed here; the
+    result is identical).
     """
     P = params or DisclosureParams()
     W = weights or load_sponsorship_weights()
     n = _conform_notes(notes)
-    feats = note_features(n, known_brands=known_brands, params=P)
+    feats = note_features(n, known_brands=known_brands, params=P, views=views)
     p_text = sponsored_probability_expr(W)
     lab = pl.col("_label").fill_null(False)
     feats = feats.with_columns(

@@ -253,10 +253,16 @@ def format_report(r: dict[str, Any]) -> str:
     m = r["models"]
     if m.get("comment_sentiment"):
         h = m["comment_sentiment"].get("model", {}).get("heldout", {})
-        lines.append(f"comment sentiment held-out: F1 {h.get('f1')}, AUC {h.get('roc_auc')} (n={h.get('n')})")
+        acc = h.get("accuracy")
+        met = "MET" if acc is not None and acc >= 0.88 else "NOT MET"
+        lines.append(f"comment sentiment held-out (zh_sentiment reviews): accuracy {acc} (target >= 0.88: {met}), "
+                     f"F1 {h.get('f1')}, AUC {h.get('roc_auc')} (n={h.get('n')})")
     if m.get("offensive"):
         h = m["offensive"].get("model_dev", {})
-        lines.append(f"offensive model dev: F1 {h.get('f1')}, AUC {h.get('roc_auc')} (n={h.get('n')})")
+        acc = h.get("accuracy")
+        met = "MET" if acc is not None and acc >= 0.88 else "NOT MET"
+        lines.append(f"offensive model dev (zh_offensive COLD): accuracy {acc} (target >= 0.88: {met}), "
+                     f"F1 {h.get('f1')}, AUC {h.get('roc_auc')} (n={h.get('n')})")
     lines.append(f"timing: {r['timing_seconds']}")
     return "\n".join(lines)
 

@@ -72,8 +72,118 @@ def _col(expr: pl.Expr | str) -> pl.Expr:
     return pl.col(expr) if isinstance(expr, str) else expr
 
 
+# ---------------------------------------------------------------------------------------------
+# Speed: NFKC and lower case only where they can change something.
+#
+# NFKC and lower-casing rebuild every string and are the costliest steps. Most social-media
+# text is Chinese characters, ASCII, emoji and full-width punctuation, on which NFKC is the
+# identity except for the full-width forms, and lower case the identity except for a few Latin
+# letters. So, with identical results:
+#
+# * a row made only of *NFKC-inert* characters (NFKC quick-check Yes, combining class 0, never
+#   the second half of a canonical composition: such a string is already in NFKC) and of
+#   full-width punctuation and digits skips NFKC; those full-width characters are folded to
+#   their NFKC form later, in the same pass as traditional->simplified (nothing in between looks
+#   at them: the emoji-code patterns need ``[``, ``]`` and letters, so rows with full-width
+#   brackets or letters take the full NFKC path). Every other row is NFKC-normalised as before.
+# * lower case runs only on rows holding a character that lower-casing changes (Unicode
+#   property Changes_When_Lowercased, or unassigned in the regex tables: a newer character).
+#
+# ``tests/test_text.py`` checks the inert set against Polars' own NFKC, character by character.
+
+#: Full-width forms whose fold is left to the traditional->simplified pass (not letters or brackets).
+_FW_LATE = [chr(c) for c in range(0xFF01, 0xFF5F) if not (0xFF21 <= c <= 0xFF3D or 0xFF41 <= c <= 0xFF5A)]
+_FW_LATE.append("\u3000")
+_NEEDS_LOWER = r"[\p{Changes_When_Lowercased}\p{Cn}]"
+
+
+def _ranges_class(cps: list[int]) -> str:
+    """A regex character class body (no brackets) for sorted code points."""
+    out, i = [], 0
+    esc = lambda c: f"\\x{{{c:x}}}"
+    while i < len(cps):
+        j = i
+        while j + 1 < len(cps) and cps[j + 1] == cps[j] + 1:
+            j += 1
+        out.append(esc(cps[i]) if i == j else f"{esc(cps[i])}-{esc(cps[j])}")
+        i = j + 1
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=1)
+def nfkc_inert_codepoints() -> list[int]:
+    """Code points on which NFKC is the identity whatever surrounds them (see above), among the
+    blocks social-media text uses (the BMP, the emoji and CJK planes): Polars' own NFKC leaves
+    them unchanged, and they are no mark (every combining character and every second half of
+    a canonical composition is a mark, ``\\p{M}``), no Hangul jamo (composed algorithmically)
+    and assigned (a newer character goes the full NFKC path)."""
+    blocks = [range(0xD800), range(0xE000, 0x10000), range(0x1F000, 0x1FB00), range(0x20000, 0x2F800)]
+    cps = pl.Series("cp", [c for b in blocks for c in b], dtype=pl.UInt32)
+    ch = pl.Series("ch", [chr(c) for c in cps.to_list()], dtype=pl.String)
+    ok = (
+        (ch.str.normalize("NFKC") == ch)
+        & ~ch.str.contains(r"[\p{M}\p{Cn}\x{1100}-\x{11ff}]")
+    )
+    return cps.filter(ok).to_list()
+
+
+@functools.lru_cache(maxsize=1)
+def _needs_nfkc_regex() -> str:
+    """Rows matching this need the full NFKC (a character neither inert nor late-folded)."""
+    inert = set(nfkc_inert_codepoints()) | {ord(c) for c in _FW_LATE}
+    return "[^" + _ranges_class(sorted(inert)) + "]"
+
+
+def _where(rows: pl.Series, need: pl.Series, fn) -> pl.Series:
+    """``fn`` applied to the rows where ``need`` is true, the others unchanged."""
+    idx = need.fill_null(False).arg_true()
+    if idx.len() == 0:
+        return rows
+    if idx.len() == rows.len():
+        return fn(rows)
+    return rows.clone().scatter(idx, fn(rows.gather(idx)))
+
+
+def _nfkc_rows(s: pl.Series) -> pl.Series:
+    return _where(s, s.str.contains(_needs_nfkc_regex()), lambda x: x.str.normalize("NFKC"))
+
+
+def _lower_rows(s: pl.Series) -> pl.Series:
+    return _where(s, s.str.contains(_NEEDS_LOWER), lambda x: x.str.to_lowercase())
+
+
+@functools.lru_cache(maxsize=1)
+def _fold_table() -> tuple[list[str], list[str]]:
+    """Traditional->simplified pairs plus the late full-width folds (all single characters)."""
+    import unicodedata
+
+    src, dst = _t2s_table()
+    return src + _FW_LATE, dst + [unicodedata.normalize("NFKC", c) for c in _FW_LATE]
+
+
 def normalize_expr(expr: pl.Expr | str) -> pl.Expr:
-    """Normalised text (steps 1-6 in the module doc) of a ``String`` column; nulls stay null."""
+    """Normalised text (steps 1-6 in the module doc) of a ``String`` column; nulls stay null.
+
+    Also takes a ``Series`` (and then returns one)."""
+    if isinstance(expr, pl.Series):
+        return pl.select(normalize_expr(pl.lit(expr))).to_series().alias(expr.name)
+    src, dst = _fold_table()
+    return (
+        _col(expr)
+        .map_batches(_nfkc_rows, return_dtype=pl.String, is_elementwise=True)
+        .str.replace_all(_INVISIBLE, "")
+        .str.replace_all(_EMOJI_CODE, "<emo_${1}>")
+        .str.replace_all(_bare_emoji_regex(), "<emo_${1}>")
+        .map_batches(_lower_rows, return_dtype=pl.String, is_elementwise=True)
+        .str.replace_many(src, dst)
+        # runs of whitespace other than a single space (a lone space needs no rewrite)
+        .str.replace_all(r"\s{2,}|[\s&&[^ ]]", " ")
+        .str.strip_chars()
+    )
+
+
+def normalize_expr_reference(expr: pl.Expr | str) -> pl.Expr:
+    """The plain definition of :func:`normalize_expr` (every step on every row); for tests."""
     src, dst = _t2s_table()
     return (
         _col(expr)
@@ -106,7 +216,7 @@ def compact_expr(expr: pl.Expr | str, *, normalized: bool = False) -> pl.Expr:
         # only reachable on a second pass; after that no gap is left (they cannot be adjacent).
         .str.replace_all(glued, "${1}${2}")
         .str.replace_all(glued, "${1}${2}")
-        .str.replace_all(r"\s+", " ")
+        .str.replace_all(r"\s{2,}|[\s&&[^ ]]", " ")  # = \s+ -> " ", skipping lone spaces
         .str.strip_chars()
     )
 

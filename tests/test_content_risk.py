@@ -391,3 +391,16 @@ def test_clean_jsonl_is_read_like_the_line_decoder(tmp_path: Path) -> None:
     # inputs the per-line decoder must see: CR line ends, a BOM, NUL, other encodings
     for data in (b"a\r\nb", b"\xef\xbb\xbf{}", b"{}\x00", '{"text": "广告"}'.encode("gb18030")):
         assert _utf8_lines(data) is None
+
+
+def test_check_text_survives_lone_surrogate_escapes_in_jsonl(tmp_path: Path) -> None:
+    # '\ud800' is valid JSON but not a character: it used to fail the whole file (exit 2).
+    jl = tmp_path / "in.jsonl"
+    jl.write_text('{"id": "a\\udc00", "text": "这是一段很长的正常文字，只有一个坏字符 \\ud800 在中间，应当照常检查 #广告"}\n'
+                  '{"id": "b", "text": "\\ud83d\\ude00 好"}\n', encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert run_check_text(jl, out) == 0
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["a\ufffd", "b"]
+    assert rows[0]["status"] == "ok" and rows[0]["disclosure"] == "explicit"
+    assert rows[1]["status"] == "ok"  # a valid surrogate pair (an emoji) is one character, untouched

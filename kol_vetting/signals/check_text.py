@@ -29,6 +29,7 @@ import contextlib
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,11 +247,20 @@ def _rows_jsonl(lines: Iterator[bytes] | list[str]) -> Iterator[dict[str, Any]]:
         rid = str(n) if rid is None else (rid if isinstance(rid, str) else json.dumps(rid, ensure_ascii=False))
         text = obj.get("text")
         if text is None:
-            yield {"id": rid, "text": None, "status": "no_text"}
+            yield {"id": _lone_surrogates_replaced(rid), "text": None, "status": "no_text"}
             continue
         if not isinstance(text, str):
             text = json.dumps(text, ensure_ascii=False)
-        yield {"id": rid, "text": text, "status": None}
+        yield {"id": _lone_surrogates_replaced(rid), "text": _lone_surrogates_replaced(text), "status": None}
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogates_replaced(s: str) -> str:
+    """JSON may escape half a surrogate pair (``"\\ud800"``): not a character, not encodable as
+    UTF-8. It becomes U+FFFD, as undecodable bytes do elsewhere, instead of failing the file."""
+    return _LONE_SURROGATE.sub("\ufffd", s)
 
 
 def _rows_csv(data: bytes) -> Iterator[dict[str, Any]]:

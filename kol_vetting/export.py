@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import polars as pl
 import xlsxwriter
@@ -1048,16 +1048,16 @@ class _Plotter:
 
     W, H = 432, 192  # px; the plot area is inset for the tick labels
     _L, _R, _T, _B = 44, 8, 22, 22
-    COLOURS = {"line": "#1F77B4", "organic": "#1F77B4", "sponsored": "#FF7F0E"}
+    COLOURS: ClassVar[dict[str, str]] = {"line": "#1F77B4", "organic": "#1F77B4", "sponsored": "#FF7F0E"}
 
     def _frame(self, x0: float, x1: float, y0: float, y1: float) -> tuple[list[str], Any, Any]:
         """Axes, grid and tick labels; returns the SVG parts and the x/y -> pixel functions."""
         pw, ph = self.W - self._L - self._R, self.H - self._T - self._B
-        sx = lambda v: self._L + (v - x0) / (x1 - x0) * pw  # noqa: E731
-        sy = lambda v: self._T + ph - (v - y0) / (y1 - y0) * ph  # noqa: E731
+        sx = lambda v: self._L + (v - x0) / (x1 - x0) * pw
+        sy = lambda v: self._T + ph - (v - y0) / (y1 - y0) * ph
         parts = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.W}" height="{self.H}" '
-            f'viewBox="0 0 {self.W} {self.H}" font-family="sans-serif" font-size="10" fill="#333">',
+            (f'<svg xmlns="http://www.w3.org/2000/svg" width="{self.W}" height="{self.H}" '
+             f'viewBox="0 0 {self.W} {self.H}" font-family="sans-serif" font-size="10" fill="#333">'),
             f'<rect width="{self.W}" height="{self.H}" fill="#fff"/>',
         ]
         for v in _nice_ticks(y0, y1):  # round value ticks with light grid lines

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from test_monitor import GENUINE
 
 from kol_vetting import warehouse as wh
 from pipelines.definitions import defs as load_defs
@@ -52,20 +53,7 @@ def test_incoming_data_sensor_waits_for_the_ready_marker(tmp_path, monkeypatch):
 
 
 PARTNER, BRAND = "64af670300008db667706b0f", "岚汐"  # an active partner of the lanxi-spring brief's brand (seed 11)
-COMPLAINTS = [
-    "用了三天脸上过敏起了一片红疹子，已经停用了",
-    "敏感肌千万别试，我涂完两颊红肿刺痛了一整晚",
-    "第二瓶开始爆痘，额头下巴全是闭口，太失望了",
-    "客服只会让我拍照，过敏的医药费谁出？要求退款",
-    "买给妈妈用的，她说有刺痛感还脱皮，退货了",
-    "这个精华我用完烂脸了，皮肤科医生说是成分刺激",
-    "闷痘严重，用了一周鼻翼长满小疙瘩，不推荐",
-    "包装写着温和无刺激，结果我一上脸就泛红发痒",
-    "被种草买的，用到第四天开始起疹子，后悔死了",
-    "质量问题吧？这批次味道很冲，擦完脸烫还疼",
-    "我和室友都过敏了，同一批货，已经投诉到平台",
-    "博主说适合敏感肌，我就是敏感肌，现在满脸红肿",
-]
+COMPLAINTS = GENUINE[:12]  # the varied, genuine complaints of the monitor tests
 
 
 def _plant_wave(world: Path, out: Path) -> tuple[str, list[str]]:

@@ -249,6 +249,25 @@ def test_hand_written_wave_versus_single_harsh_comment() -> None:
     assert s["b"]["risk"] == 0
 
 
+def test_insulting_own_note_is_flagged_by_the_offensive_model() -> None:
+    # A note hitting the insult/slur lexicon is scored by the offensive model on the shared views
+    # (this path used to raise "this model needs the raw texts"; the demo world has no insults).
+    creators = pl.DataFrame({"creator_id": ["a", "b"], "display_name": ["小鹿同学", "橘子呀"],
+                             "handle": ["11112222", "33334444"], "captured_at": [AS_OF] * 2})
+    notes = pl.DataFrame([
+        _note("a1", "a", "外地佬都滚出我们城市，一群乡巴佬，傻逼"),
+        _note("b1", "b", "今天的妆容分享，粉底很服帖"),
+    ])
+    no_comments = pl.DataFrame(schema={"comment_id": pl.String, "note_id": pl.String, "commenter_id": pl.String,
+                                       "text": pl.String, "created_at": pl.Datetime("us"), "likes": pl.Int64})
+    out = detect_controversy(creators, notes, no_comments, as_of=AS_OF)
+    flags = out["controversy_flags"]
+    off = flags.filter(pl.col("kind") == "offensive_content")
+    assert off["creator_id"].to_list() == ["a"] and off["evidence_ids"].to_list() == [["a1"]]
+    assert off["category"].to_list() == ["value_conflict"] and 0 < off["severity"][0] <= 1
+    assert flags.filter(pl.col("creator_id") == "b").height == 0
+
+
 # --- claims -------------------------------------------------------------------------------------
 
 

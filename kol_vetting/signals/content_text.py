@@ -13,16 +13,21 @@ functions here, so a phrase is judged identically in the pipeline and in ``check
 * :func:`model_view_expr` is :func:`kol_vetting.text.sentiment.model_text_expr` on the
   precomputed views (same emoji symbols and cue markers).
 * :class:`FastCharScorer` scores a linear character n-gram TF-IDF model (the committed sentiment
-  and offensive artifacts) with numpy: n-grams are packed into 64-bit keys from the code points
-  and looked up in the sorted vocabulary, counts are summed in a sparse matrix. It gives the
-  same probabilities as ``SentimentModel.negative_probability`` (to 1e-9) at 10-30x the speed,
-  because the Python loop over n-grams is gone. :func:`model_probability` wraps it.
+  and offensive artifacts): n-grams are numbered from the code points and looked up in hash
+  tables of the vocabulary by a numba kernel, one pass over each text (a String Series is read
+  from its Arrow buffers, no Python string per row), or by whole-array numpy when numba is
+  missing. Both paths give the same margins bit for bit and the same probabilities as
+  ``SentimentModel.negative_probability`` (to 1e-9); the kernel is ~4x the numpy path, itself
+  10-30x the model's own Python loop over n-grams. :func:`model_probability` wraps it.
 
 All functions take and return Polars expressions or Series; nothing loops over rows in Python.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -298,6 +303,7 @@ class _HashIndex:
             placed[win] = True
             pending = pending[~placed[pending]]
             slot[pending] = (slot[pending] + 1) & self.mask
+        self.max_key = int(keys.max()) if n else 0
 
     def _slot(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.astype(np.uint64) * _GOLDEN) >> np.uint64(64 - self.bits)).astype(np.int64)
@@ -316,10 +322,278 @@ class _HashIndex:
             idx, k, slot = idx[more], k[more], (slot[more] + 1) & self.mask
         return out
 
+    def packed(self, vbits: int) -> np.ndarray:
+        """The same table with one int64 per slot, ``key << vbits | value`` (-1: empty), for
+        the JIT kernel: one memory access per probe instead of two."""
+        return np.where(self.tkeys >= 0, (self.tkeys << vbits) | self.tvals, -1)
+
+
+def _ctz(x):  # trailing zeros of a nonzero uint64 (the kernel gets numba's one-instruction one)
+    return (int(x) & -int(x)).bit_length() - 1
+
+
+#: Texts with at most this many distinct features are summed after an insertion sort of
+#: their features; longer ones through the bitmap (fewer steps for long texts).
+_SMALL_SORT = 24
+
+
+def _char_ngram_margins(raw, cp, utf8, offsets, dense, uni, tab2, bits2, tab3, bits3, K, vbits, lo,
+                        hi, closed, idf_coef, tf, intercept, out):  # fmt: skip
+    """Margins of the texts ``offsets[i]:offsets[i + 1]`` of ``raw`` (``utf8``) or ``cp`` into
+    ``out``: the arithmetic of :meth:`FastCharScorer.decision_function_numpy`, one pass per text.
+
+    Compiled by numba (:func:`_jit_kernel`). ``raw``: UTF-8 bytes (as Arrow stores strings;
+    well-formed), ``cp``: code points (UTF-32). ``dense``/``uni``: the alphabet and
+    unigram maps; ``tab2``/``tab3``: :meth:`_HashIndex.packed` bigram and trigram tables of
+    ``bits2``/``bits3`` bits (0: none); ``idf_coef``: idf and coef of each feature, interleaved;
+    ``tf[c]``: the tf weight of a count ``c`` (up to the number of characters of a text).
+
+    Counts go to a scratch array indexed by feature. The numpy path sums each text's terms in
+    increasing feature order, so the kernel does too (the same additions in the same order:
+    bit-for-bit the same margins): a few features are insertion-sorted, more are put in a
+    two-level bitmap (one bit per feature, one per 64-feature word) that is walked in order.
+    """
+    m = offsets.shape[0] - 1
+    nfeat = idf_coef.shape[0] // 2
+    nw0 = (nfeat + 63) >> 6
+    nw1 = (nw0 + 63) >> 6
+    cnt = np.zeros(max(nfeat, 1), np.int32)
+    bm0 = np.zeros(max(nw0, 1), np.uint64)
+    bm1 = np.zeros(max(nw1, 1), np.uint64)
+    longest = 0  # characters in the longest text, at most
+    for i in range(m):
+        longest = max(longest, offsets[i + 1] - offsets[i])
+    d = np.empty(longest + 1, np.int32)  # alphabet number per position, -1: in no term
+    h2 = np.empty(longest + 1, np.int32)  # bigram feature per position, -1: none
+    hits = np.empty(3 * longest + 1, np.int32)  # feature per n-gram occurrence, then distinct
+    ncp = dense.shape[0]
+    one = np.uint64(1)
+    vmask = (np.int64(1) << vbits) - 1
+    mask2 = (np.int64(1) << bits2) - 1
+    mask3 = (np.int64(1) << bits3) - 1
+    sh2 = np.uint64(64 - bits2)
+    sh3 = np.uint64(64 - bits3)
+    use2 = hi >= 2 and bits2 > 0
+    use3 = hi >= 3 and bits3 > 0
+    for i in range(m):
+        n = 0
+        if utf8:
+            p = offsets[i]
+            stop = offsets[i + 1]
+            while p < stop:
+                c = np.int64(raw[p])
+                if c < 0x80:
+                    p += 1
+                elif c < 0xE0 and p + 2 <= stop:
+                    c = ((c & 0x1F) << 6) | (np.int64(raw[p + 1]) & 0x3F)
+                    p += 2
+                elif c < 0xF0 and p + 3 <= stop:
+                    c = ((c & 0x0F) << 12) | ((np.int64(raw[p + 1]) & 0x3F) << 6)
+                    c |= np.int64(raw[p + 2]) & 0x3F
+                    p += 3
+                elif p + 4 <= stop:
+                    c = ((c & 0x07) << 18) | ((np.int64(raw[p + 1]) & 0x3F) << 12)
+                    c |= ((np.int64(raw[p + 2]) & 0x3F) << 6) | (np.int64(raw[p + 3]) & 0x3F)
+                    p += 4
+                else:  # cut off (not from valid UTF-8): a character in no term
+                    c = ncp
+                    p = stop
+                if c != 0:  # NUL characters are dropped, as in the numpy path
+                    d[n] = dense[c] if c < ncp else -1
+                    n += 1
+        else:
+            for p in range(offsets[i], offsets[i + 1]):
+                c = np.int64(cp[p])
+                if c != 0:
+                    d[n] = dense[c] if c < ncp else -1
+                    n += 1
+        nh = 0
+        if lo <= 1:
+            for j in range(n):
+                a = d[j]
+                if a >= 0:
+                    f = uni[a]
+                    if f >= 0:
+                        hits[nh] = f
+                        nh += 1
+        if use2:
+            for j in range(n - 1):
+                a = d[j]
+                b = d[j + 1]
+                g = -1
+                if a >= 0 and b >= 0:
+                    key = a * K + b
+                    slot = np.int64((np.uint64(key) * _GOLDEN) >> sh2)
+                    while True:
+                        ent = tab2[slot]
+                        if ent < 0:
+                            break
+                        if (ent >> vbits) == key:
+                            g = ent & vmask
+                            break
+                        slot = (slot + 1) & mask2
+                h2[j] = g
+                if g >= 0 and lo <= 2:
+                    hits[nh] = g
+                    nh += 1
+        if use3:
+            for j in range(n - 2):
+                if closed:  # a trigram can only be a term where both of its bigrams are
+                    ok = h2[j] >= 0 and h2[j + 1] >= 0
+                else:
+                    ok = d[j] >= 0 and d[j + 1] >= 0 and d[j + 2] >= 0
+                if ok:
+                    key = (d[j] * K + d[j + 1]) * K + d[j + 2]
+                    slot = np.int64((np.uint64(key) * _GOLDEN) >> sh3)
+                    while True:
+                        ent = tab3[slot]
+                        if ent < 0:
+                            break
+                        if (ent >> vbits) == key:
+                            hits[nh] = ent & vmask
+                            nh += 1
+                            break
+                        slot = (slot + 1) & mask3
+        # counts; the distinct features move to the front of hits
+        nt = 0
+        for k in range(nh):
+            f = hits[k]
+            if cnt[f] == 0:
+                hits[nt] = f
+                nt += 1
+            cnt[f] += 1
+        num = 0.0
+        den = 0.0
+        if nt <= _SMALL_SORT:
+            for k in range(1, nt):
+                f = hits[k]
+                j = k - 1
+                while j >= 0 and hits[j] > f:
+                    hits[j + 1] = hits[j]
+                    j -= 1
+                hits[j + 1] = f
+            for k in range(nt):
+                f = hits[k]
+                w = tf[cnt[f]] * idf_coef[2 * f]
+                cnt[f] = 0
+                num += w * idf_coef[2 * f + 1]
+                den += w * w
+        else:
+            lo1 = nw1
+            hi1 = -1
+            for k in range(nt):
+                f = hits[k]
+                bm0[f >> 6] |= one << np.uint64(f & 63)
+                bm1[f >> 12] |= one << np.uint64((f >> 6) & 63)
+                lo1 = min(lo1, f >> 12)
+                hi1 = max(hi1, f >> 12)
+            for w1 in range(lo1, hi1 + 1):
+                x = bm1[w1]
+                bm1[w1] = 0
+                while x != 0:
+                    w0 = (w1 << 6) + np.int64(_ctz(x))
+                    x &= x - one
+                    y = bm0[w0]
+                    bm0[w0] = 0
+                    while y != 0:
+                        f = (w0 << 6) + np.int64(_ctz(y))
+                        y &= y - one
+                        w = tf[cnt[f]] * idf_coef[2 * f]
+                        cnt[f] = 0
+                        num += w * idf_coef[2 * f + 1]
+                        den += w * w
+        norm = np.sqrt(den)
+        if norm == 0.0:
+            norm = 1.0
+        out[i] = num / norm + intercept
+
+
+def _jit_signature(nb):
+    """Argument types of :func:`_char_ngram_margins` (the text bytes are read-only buffers of
+    ``np.frombuffer``; every other array is the scorer's own)."""
+    t = nb.types
+    i64, f64 = t.int64, t.float64
+    arr = lambda dtype: t.Array(dtype, 1, "C")
+    return t.void(
+        t.Array(t.uint8, 1, "C", readonly=True), t.Array(t.uint32, 1, "C", readonly=True),
+        t.boolean, arr(i64), arr(t.int32), arr(t.int32),
+        arr(i64), i64, arr(i64), i64, i64, i64, i64, i64, t.boolean,
+        arr(f64), arr(f64), f64, arr(f64),
+    )  # fmt: skip
+
+
+#: Batches of fewer characters (UTF-8 bytes for a Series) do not load numba: importing it and
+#: loading the cached kernel cost ~0.6 s CPU once per process (~3 s when the kernel has to be
+#: compiled), so a one-off check of a few texts stays on numpy.
+_JIT_MIN_SIZE = 4096
+_KERNEL: object = None  # None: not loaded yet; False: no numba (numpy path); else the kernel
+_KERNEL_LOCK = threading.Lock()
+
+
+def _jit_kernel(load: bool = True):
+    """The compiled :func:`_char_ngram_margins`, or None when numba is missing, fails, or is
+    switched off with ``KOL_VETTING_NUMBA=0``. Loaded on first use, from numba's on-disk cache
+    when it has one; ``load=False`` only returns an already-loaded kernel."""
+    global _KERNEL
+    if _KERNEL is None and load:
+        with _KERNEL_LOCK:
+            if _KERNEL is None:
+                _KERNEL = _compile_kernel()
+    return _KERNEL or None
+
+
+def _compile_kernel():
+    if os.environ.get("KOL_VETTING_NUMBA", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return False
+    global _ctz
+    try:
+        import numba
+        from numba.cpython.unsafe.numbers import trailing_zeros
+    except Exception:  # noqa: BLE001 - not installed, or broken against this numpy: numpy path
+        return False
+    _ctz = trailing_zeros  # compiles to one instruction (tzcnt)
+    for cache in (True, False):  # no usable cache directory: compile in memory
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # numba's cache warnings
+                sig = _jit_signature(numba)
+                return numba.njit(sig, cache=cache, nogil=True)(_char_ngram_margins)
+        except Exception:  # noqa: BLE001, S112 - the numpy path serves instead
+            continue
+    return False
+
+
+_NO_BYTES = np.zeros(0, dtype=np.uint8)
+_NO_BYTES.flags.writeable = False
+_NO_CODEPOINTS = np.zeros(0, dtype=np.uint32)
+_NO_CODEPOINTS.flags.writeable = False
+
+
+def _utf8_buffers(texts: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes (read-only, no copy) and int64 byte offsets of a String Series' texts
+    (null as ""), from its Arrow buffers."""
+    import pyarrow as pa
+
+    s = texts.cast(pl.String)
+    if s.null_count():
+        s = s.fill_null("")
+    arr = s.to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    _, off, data = arr.buffers()
+    offsets = np.frombuffer(off, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1].copy()
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None and data.size else _NO_BYTES
+    if raw.flags.writeable:
+        raw = raw.view()
+        raw.flags.writeable = False
+    return raw, offsets
+
 
 class FastCharScorer:
-    """Vectorized scorer of a :class:`~kol_vetting.text.sentiment.SentimentModel` with a
-    character n-gram analyzer (n <= 3), equal to its ``predict_proba_model_texts``.
+    """Fast scorer of a :class:`~kol_vetting.text.sentiment.SentimentModel` with a character
+    n-gram analyzer (n <= 3), equal to its ``predict_proba_model_texts``.
 
     In: model-view strings (see :func:`model_view_expr`). Out: P(positive class) per string.
 
@@ -327,9 +601,13 @@ class FastCharScorer:
     is the base-K number of its characters' numbers, looked up in a :class:`_HashIndex` of the
     vocabulary. Positions holding a character outside the alphabet start no n-gram; when the
     vocabulary is closed under prefixes and suffixes (every sub-n-gram of a term is a term, as
-    a min-df cut makes it), trigrams are looked up only where both of their bigrams hit. Counts
-    per (text, feature) come from sorting the packed pairs; the sums run in feature order per
-    text, so the margins are bit-for-bit those of the previous implementation.
+    a min-df cut makes it), trigrams are looked up only where both of their bigrams hit.
+
+    :meth:`decision_function` runs a numba kernel (:func:`_char_ngram_margins`: one pass over
+    each text's code points, counts in a scratch array) when numba is available, else
+    :meth:`decision_function_numpy` (whole-array numpy: counts per (text, feature) from sorting
+    the packed pairs). Both sum per text in feature order, so they give the same margins bit
+    for bit, and equal those of the model's own (per-n-gram Python) scorer to ~1e-15.
     """
 
     def __init__(self, model: SentimentModel) -> None:
@@ -381,14 +659,96 @@ class FastCharScorer:
         self.idf_coef = self.idf * self.coef
         self.idf_sq = self.idf * self.idf
         self.intercept = float(model.intercept)
+        self._feat_max = int(feats_all.max()) if len(feats_all) else 0
+        # a character in no term, to stand for a NUL that must split n-grams (model_probability)
+        self.no_term_char = next((c for c in "\ufffd\uffff\U0010ffff" if self.dense[ord(c)] < 0), None)
+        self._jit_tables: tuple | None = None
+        self._tf_table = np.zeros(0)
 
-    def decision_function(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw margins (intercept + w . tfidf) of model-view strings."""
+    def _jit_args(self) -> tuple | None:
+        """The kernel's tables (built once), or None when they cannot hold this model."""
+        if self._jit_tables is None:
+            vbits = max(self._feat_max.bit_length(), 1)
+            if any((ix.max_key << vbits) >= 1 << 63 for ix in self.index.values()) or (
+                len(self.idf) >= 1 << 31 or self._feat_max >= len(self.idf)
+            ):
+                self._jit_tables = ()
+            else:
+                empty = np.full(1, -1, dtype=np.int64)
+                two, three = self.index.get(2), self.index.get(3)
+                self._jit_tables = (
+                    self.dense.astype(np.int32),
+                    self.uni.astype(np.int32),
+                    two.packed(vbits) if two else empty,
+                    two.bits if two else 0,
+                    three.packed(vbits) if three else empty,
+                    three.bits if three else 0,
+                    self.K,
+                    vbits,
+                    self.lo,
+                    self.hi,
+                    bool(self.closed),
+                    np.stack([self.idf, self.coef], axis=1).astype(np.float64).ravel(),
+                )
+        return self._jit_tables or None
+
+    def _tf(self, longest: int) -> np.ndarray:
+        """tf weight per count 0..longest: ``1 + log(count)`` (sublinear) or the count, made by
+        numpy like the numpy path's, so both paths use the same numbers."""
+        table = self._tf_table
+        if len(table) <= longest:
+            c = np.arange(max(longest + 1, 2 * len(table), 1024), dtype=np.float64)
+            if self.model.sublinear_tf:
+                with np.errstate(divide="ignore"):
+                    table = 1.0 + np.log(c)
+                table[0] = 0.0
+            else:
+                table = c
+            self._tf_table = table
+        return table
+
+    def decision_function(self, texts: Sequence[str] | pl.Series) -> np.ndarray:
+        """Raw margins (intercept + w . tfidf) of model-view strings (a list, or a String
+        Series: read from its Arrow buffers, no Python string per row; null counts as "").
+        The numba kernel, or :meth:`decision_function_numpy` without numba (the same values,
+        bit for bit)."""
         m = len(texts)
         if m == 0:
             return np.zeros(0)
+        if isinstance(texts, pl.Series):
+            raw, offsets = _utf8_buffers(texts)
+            size = int(offsets[-1] - offsets[0])
+        else:
+            lens = np.fromiter(map(len, texts), dtype=np.int64, count=m)
+            size = int(lens.sum())
+        kernel = _jit_kernel(load=size >= _JIT_MIN_SIZE)
+        tables = self._jit_args() if kernel is not None else None
+        if tables is None:
+            return self.decision_function_numpy(texts)
+        utf8 = isinstance(texts, pl.Series)
+        if utf8:
+            cp = _NO_CODEPOINTS
+            longest = int(np.diff(offsets).max())  # bytes: at least the characters
+        else:
+            raw = _NO_BYTES
+            cp = np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+            offsets = np.zeros(m + 1, dtype=np.int64)
+            np.cumsum(lens, out=offsets[1:])
+            longest = int(lens.max())
+        out = np.empty(m, dtype=np.float64)
+        kernel(raw, cp, utf8, offsets, *tables, self._tf(longest), self.intercept, out)
+        return out
+
+    def decision_function_numpy(self, texts: Sequence[str] | pl.Series) -> np.ndarray:
+        """:meth:`decision_function` in whole-array numpy (the reference, and the path
+        without numba)."""
+        m = len(texts)
+        if m == 0:
+            return np.zeros(0)
+        if isinstance(texts, pl.Series):
+            texts = texts.cast(pl.String).fill_null("").to_list()
         joined = "\x00".join(t.replace("\x00", "") for t in texts) + "\x00"
-        cp = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        cp = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         sep = cp == 0
         # (text index << row_shift) of each position: the high half of a packed (text, feature)
         base = ((np.cumsum(sep) - sep) << self.row_shift).view(np.uint64)
@@ -445,8 +805,8 @@ class FastCharScorer:
         norm[norm == 0] = 1.0
         return num / norm + self.intercept
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """P(positive class) per model-view string."""
+    def predict_proba(self, texts: Sequence[str] | pl.Series) -> np.ndarray:
+        """P(positive class) per model-view string (see :meth:`decision_function`)."""
         z = self.decision_function(texts)
         return 1.0 / (1.0 + np.exp(-z))
 
@@ -479,21 +839,33 @@ def model_probability(
 
     Same values as ``model.negative_probability(texts)``. Give either ``texts`` (raw strings) or
     ``views``: a frame with the ``_norm`` and ``_compact`` columns of :func:`with_text_views`
-    (saves normalising twice when the caller already has them).
+    (saves normalising twice when the caller already has them). Models on the ``"sentiment"``
+    view (comment sentiment) and on the ``"normalized"`` view (offensive language) both run on
+    :class:`FastCharScorer`.
     """
     if views is None:
         if texts is None:
             raise ValueError("give texts or views")
         views = with_text_views(pl.DataFrame({"t": texts.cast(pl.String)}), "t")
-    frame = views.select(
-        model_view_expr(NORM, COMPACT).alias("view"),
-        (pl.col(NORM).is_null() | (pl.col(NORM).str.strip_chars() == "")).alias("empty"),
-    )
-    scorer = fast_scorer(model) if model.text_view == "sentiment" else None
+    if model.text_view == "sentiment":
+        view: pl.Expr | None = model_view_expr(NORM, COMPACT)
+    elif model.text_view == "normalized":  # SentimentModel.view_expr: normalize_expr, "" for null
+        view = pl.col(NORM).fill_null("")
+    else:
+        view = None
+    scorer = fast_scorer(model) if view is not None else None
     if scorer is None:  # unsupported model: its own (slower) path
         if texts is None:
             raise ValueError("this model needs the raw texts")
         return model.negative_probability(texts)
-    proba = scorer.predict_proba(frame["view"].to_list())
+    frame = views.select(
+        view.alias("view"),
+        (pl.col(NORM).is_null() | (pl.col(NORM).str.strip_chars() == "")).alias("empty"),
+    )
+    view_texts = frame["view"]
+    if scorer.no_term_char is not None and view_texts.str.contains("\x00", literal=True).any():
+        # the scorer drops NULs; the model's own analyzer keeps them as characters in no term
+        view_texts = view_texts.str.replace_all("\x00", scorer.no_term_char, literal=True)
+    proba = scorer.predict_proba(view_texts)
     out = pl.Series("p", proba, dtype=pl.Float64)
     return frame.select(pl.when(pl.col("empty")).then(None).otherwise(out).alias("p")).to_series()

@@ -416,7 +416,7 @@ def run_pipeline(
 
     # ---- scorecard
     if "scorecard" in stages:
-        from kol_vetting.scorecard import build_scorecard, evidence_table
+        from kol_vetting.scorecard import build_scorecard, evidence_ids, evidence_table
 
         with T.stage("scorecard") as info:
             with wh.connect(db) as con:
@@ -430,11 +430,14 @@ def run_pipeline(
                         signals[s] = wh.read_partition(con, table, column="brief", value=brief.name)
                     else:
                         signals[s] = wh.read_table(con, table)
-                cm, fs = read(con, "comments", "follower_samples")
-                info["rows"] = cr.height + nt.height + cm.height + fs.height
                 t0 = time.perf_counter()
                 card = build_scorecard(brief, cr, nt, signals, as_of=as_of)
                 t1 = time.perf_counter()
+                # as the asset: only the comments and followers the evidence names are read
+                wanted = evidence_ids(card, signals)
+                cm = wh.read_rows(con, "comments", column="comment_id", values=wanted)
+                fs = wh.read_rows(con, "follower_samples", column="follower_id", values=wanted)
+                info["rows"] = cr.height + nt.height + cm.height + fs.height
                 evidence = evidence_table(card, signals, nt, cm, fs)
                 t2 = time.perf_counter()
                 info["parts_s"] = {"build_scorecard": round(t1 - t0, 3), "evidence_table": round(t2 - t1, 3)}
@@ -451,10 +454,10 @@ def run_pipeline(
         with T.stage("portfolio") as info:
             with wh.connect(db, read_only=True) as con:
                 card = wh.read_partition(con, "scorecard", column="brief", value=brief.name)
-                ids = card.select("creator_id")
-                nt = wh.read_table(con, "notes").join(ids, on="creator_id", how="semi")
-                cm = wh.read_table(con, "comments").join(nt.select("note_id"), on="note_id", how="semi")
-                fs = wh.read_table(con, "follower_samples").join(ids, on="creator_id", how="semi")
+                ids = card["creator_id"]
+                nt = wh.read_creator_rows(con, "notes", ids)
+                cm = wh.read_rows(con, "comments", column="note_id", values=nt["note_id"])
+                fs = wh.read_creator_rows(con, "follower_samples", ids)
             info["rows"] = card.height + nt.height + cm.height + fs.height
             t0 = time.perf_counter()
             pairs, _ = audience_overlap(cm, nt, fs, with_graph=False)
@@ -482,9 +485,9 @@ def run_pipeline(
             with wh.connect(db, read_only=True) as con:
                 card = wh.read_partition(con, "scorecard", column="brief", value=brief.name)
                 evidence = wh.read_partition(con, "scorecard_evidence", column="brief", value=brief.name)
-                ids = card.select("creator_id")
-                fh = wh.read_table(con, "follower_history").join(ids, on="creator_id", how="semi")
-                nt = wh.read_table(con, "notes").join(ids, on="creator_id", how="semi")
+                ids = card["creator_id"]
+                fh = wh.read_creator_rows(con, "follower_history", ids)
+                nt = wh.read_creator_rows(con, "notes", ids)
             info["rows"] = card.height + evidence.height + fh.height + nt.height
             export_scorecard(
                 card, evidence, brief, out_dir, follower_history=fh, notes=nt,
@@ -536,6 +539,13 @@ def _import_all() -> None:
             importlib.import_module(m)
         except ImportError:
             pass
+    # the n-gram scorer's compiled kernel: loaded once per process (from numba's on-disk cache)
+    try:
+        from kol_vetting.signals.content_text import _jit_kernel
+
+        _jit_kernel()
+    except ImportError:
+        pass
 
 
 def _child(args_json: str) -> None:
@@ -595,7 +605,11 @@ def _sharded_child(args_json: str) -> None:
     import polars as pl
 
     from kol_vetting.shards import compact_part, read_shard
-    from kol_vetting.signals.authenticity import AuthenticityParams, authenticity_parts, combine_authenticity
+    from kol_vetting.signals.authenticity import (
+        AuthenticityParams,
+        authenticity_parts,
+        combine_authenticity,
+    )
 
     as_of = pl.read_parquet(world / "creators.parquet", columns=["captured_at"])["captured_at"].max()
     P = AuthenticityParams()
@@ -776,7 +790,8 @@ def run_benchmark(
             raise ValueError("sizes must be positive creator counts")
         world, gen_s = ensure_world(workdir, n, seed)
         if echo:
-            echo(f"{n:,} creators: world {'generated in %.1f s' % gen_s if gen_s is not None else 'reused'} ({world})")
+            how = f"generated in {gen_s:.1f} s" if gen_s is not None else "reused"
+            echo(f"{n:,} creators: world {how} ({world})")
         args = {
             "world": str(world.resolve()),
             "workdir": str((workdir / f"run_{n}").resolve()),

@@ -428,20 +428,8 @@ def _strengths() -> pl.Expr:
     return pl.concat_list(items).list.drop_nulls()
 
 
-def evidence_table(
-    scorecard: pl.DataFrame,
-    signals: Mapping[str, pl.DataFrame | None],
-    notes: pl.DataFrame,
-    comments: pl.DataFrame | None = None,
-    follower_samples: pl.DataFrame | None = None,
-) -> pl.DataFrame:
-    """One row per piece of evidence behind a scored creator: signal, reason, id, link, date.
-
-    An evidence id is resolved to a note (its url and date), a comment (the url of the note it is
-    under), an ISO date, or left as "other" (e.g. a follower id). Output columns: brief,
-    creator_id, signal, reason, evidence_id, kind, url, date.
-    """
-    brief = scorecard["brief"][0] if scorecard.height else ""
+def _evidence_base(scorecard: pl.DataFrame, signals: Mapping[str, pl.DataFrame | None]) -> pl.DataFrame:
+    """creator_id, signal, reason, evidence_id: every evidence id of the scored creators."""
     scored = scorecard.select("creator_id")
     parts = []
     for name in SIGNALS:
@@ -461,9 +449,34 @@ def evidence_table(
         )
         parts.append(part)
     if not parts:
-        base = pl.DataFrame(schema={"creator_id": pl.String, "signal": pl.String, "reason": pl.String, "evidence_id": pl.String})
-    else:
-        base = pl.concat(parts)
+        return pl.DataFrame(schema={"creator_id": pl.String, "signal": pl.String, "reason": pl.String, "evidence_id": pl.String})
+    return pl.concat(parts)
+
+
+def evidence_ids(scorecard: pl.DataFrame, signals: Mapping[str, pl.DataFrame | None]) -> pl.Series:
+    """The distinct evidence ids behind a scorecard (note, comment, follower ids, dates ...).
+
+    What :func:`evidence_table` resolves: a caller reading from the warehouse can fetch just
+    the comments and follower samples with these ids instead of whole tables.
+    """
+    return _evidence_base(scorecard, signals).get_column("evidence_id").drop_nulls().unique()
+
+
+def evidence_table(
+    scorecard: pl.DataFrame,
+    signals: Mapping[str, pl.DataFrame | None],
+    notes: pl.DataFrame,
+    comments: pl.DataFrame | None = None,
+    follower_samples: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per piece of evidence behind a scored creator: signal, reason, id, link, date.
+
+    An evidence id is resolved to a note (its url and date), a comment (the url of the note it is
+    under), an ISO date, or left as "other" (e.g. a follower id). Output columns: brief,
+    creator_id, signal, reason, evidence_id, kind, url, date.
+    """
+    brief = scorecard["brief"][0] if scorecard.height else ""
+    base = _evidence_base(scorecard, signals)
     # Resolve only the ids that occur: filtering the big tables to them first keeps the joins
     # small (tens of thousands of evidence ids against millions of notes and comments).
     wanted = base.get_column("evidence_id").drop_nulls().unique().implode()

@@ -22,7 +22,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
@@ -192,6 +192,54 @@ def read_table(con: duckdb.DuckDBPyConnection, table: str) -> pl.DataFrame:
     if not table_exists(con, name):
         raise WarehouseError(f"table {name!r} is not in the warehouse yet: materialize it first")
     return con.sql(f'SELECT * FROM "{name}"').pl()
+
+
+def read_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    *,
+    column: str,
+    values: pl.Series,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Rows of ``table`` whose ``column`` is one of ``values``, in table order.
+
+    In: a table name, a key column and the wanted keys (a Series; nulls ignored), optionally the
+    columns to return (default all). Out: the matching rows as Polars, in insertion order, like
+    ``read_table(...).filter(pl.col(column).is_in(values))`` but without reading the rest of
+    the table into memory. The keys go to DuckDB as a registered Arrow table (never
+    interpolated into SQL).
+    """
+    name, col = _check_ident(table), _check_ident(column)
+    if not table_exists(con, name):
+        raise WarehouseError(f"table {name!r} is not in the warehouse yet: materialize it first")
+    cols = "*" if columns is None else ", ".join(f'"{_check_ident(c)}"' for c in columns)
+    keys = f"_keys_{uuid.uuid4().hex[:8]}"
+    con.register(keys, pl.DataFrame({"k": values.drop_nulls().unique()}).to_arrow())
+    try:
+        return con.sql(
+            f'SELECT {cols} FROM "{name}" WHERE "{col}" IN (SELECT k FROM "{keys}") ORDER BY rowid'
+        ).pl()
+    finally:
+        con.unregister(keys)
+
+
+def read_creator_rows(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    creator_ids: pl.Series,
+    columns: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """Rows of a contract table that belong to the given creators, in table order.
+
+    Tables with a ``creator_id`` column are filtered on it; ``comments`` (which carry only their
+    note's id) on the notes of those creators. Used where a stage needs a few creators (the
+    candidates of a brief), so the other creators' rows never leave DuckDB.
+    """
+    if table != "comments":
+        return read_rows(con, table, column="creator_id", values=creator_ids, columns=columns)
+    notes = read_rows(con, "notes", column="creator_id", values=creator_ids, columns=["note_id"])
+    return read_rows(con, "comments", column="note_id", values=notes["note_id"], columns=columns)
 
 
 def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> object:

@@ -31,9 +31,8 @@ def test_table_names_are_never_data(tmp_path):
 
 
 def test_read_only_open_of_missing_warehouse_is_a_clear_error(tmp_path):
-    with pytest.raises(wh.WarehouseError, match="no warehouse"):
-        with wh.connect(tmp_path / "none.duckdb", read_only=True):
-            pass
+    with pytest.raises(wh.WarehouseError, match="no warehouse"), wh.connect(tmp_path / "none.duckdb", read_only=True):
+        pass
 
 
 def test_env_var_sets_the_warehouse_path(monkeypatch, tmp_path):
@@ -61,3 +60,36 @@ def test_two_processes_writing_at_once_serialize_without_losing_rows(tmp_path):
     with wh.connect(db, read_only=True) as con:
         rows = wh.read_table(con, "log")["i"].to_list()
     assert sorted(rows) == list(range(200))
+
+
+def test_read_rows_equals_filtering_the_whole_table_in_table_order(tmp_path):
+    # keys in a shuffled order, repeated, with SQL-looking text and nulls: the result is the
+    # table's own rows in the table's order, as read_table(...).filter(is_in) gives them
+    n = 5_000
+    notes = pl.DataFrame({
+        "note_id": [f"n{i:05d}" for i in range(n)],
+        "creator_id": [f"c{(i * 7919) % 97:03d}" for i in range(n)],
+        "title": [("x'); DROP TABLE notes; --" if i % 11 == 0 else f"t{i}") for i in range(n)],
+    }).sample(fraction=1.0, shuffle=True, seed=3)  # insertion order is not key order
+    comments = pl.DataFrame({
+        "comment_id": [f"m{i}" for i in range(3 * n)],
+        "note_id": [f"n{(i * 31) % (n + 50):05d}" for i in range(3 * n)],  # some orphans
+    })
+    with wh.connect(tmp_path / "w.duckdb") as con:
+        wh.replace_tables(con, {"notes": notes, "comments": comments})
+    creators = pl.Series(["c005", "c090", None, "c005", "c'; --", "c013"])
+    with wh.connect(tmp_path / "w.duckdb", read_only=True) as con:
+        got = wh.read_creator_rows(con, "notes", creators)
+        want = notes.filter(pl.col("creator_id").is_in(creators.drop_nulls().implode()))
+        assert got.equals(want) and got.height > 0
+        got_c = wh.read_creator_rows(con, "comments", creators, columns=["comment_id"])
+        want_c = comments.join(want.select("note_id"), on="note_id", how="semi").select("comment_id")
+        assert got_c.equals(want_c) and got_c.height > 0
+        titles = wh.read_rows(con, "notes", column="title", values=pl.Series(["x'); DROP TABLE notes; --"]))
+        assert titles.height == notes.filter(pl.col("title").str.starts_with("x'")).height
+        assert wh.read_rows(con, "notes", column="note_id", values=pl.Series([], dtype=pl.String)).height == 0
+        assert wh.table_counts(con)["notes"] == n  # nothing was dropped
+        with pytest.raises(wh.WarehouseError):
+            wh.read_rows(con, "notes", column='note_id" OR 1=1 --', values=pl.Series(["n1"]))
+        with pytest.raises(wh.WarehouseError, match="not in the warehouse"):
+            wh.read_rows(con, "missing_table", column="note_id", values=pl.Series(["n1"]))

@@ -40,9 +40,9 @@ def scorecard_exports(
     with warehouse.connect(read_only=True) as con:
         card = wh.read_partition(con, "scorecard", column="brief", value=brief.name)
         evidence = wh.read_partition(con, "scorecard_evidence", column="brief", value=brief.name)
-        ids = card.select("creator_id")
-        history = wh.read_table(con, "follower_history").join(ids, on="creator_id", how="semi")
-        notes = wh.read_table(con, "notes").join(ids, on="creator_id", how="semi")
+        ids = card["creator_id"]
+        history = wh.read_creator_rows(con, "follower_history", ids)
+        notes = wh.read_creator_rows(con, "notes", ids)
     portfolio_json = Path(config.out_dir) / brief.name / "portfolio.json"
     portfolio_doc = json.loads(portfolio_json.read_text(encoding="utf-8")) if portfolio_json.exists() else None
     paths = export_scorecard(

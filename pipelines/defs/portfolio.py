@@ -47,10 +47,10 @@ def portfolio(
     brief = briefs.load(context.partition_key)
     with warehouse.connect(read_only=True) as con:
         card = wh.read_partition(con, "scorecard", column="brief", value=brief.name)
-        ids = card.select("creator_id")
-        notes = wh.read_table(con, "notes").join(ids, on="creator_id", how="semi")
-        comments = wh.read_table(con, "comments").join(notes.select("note_id"), on="note_id", how="semi")
-        samples = wh.read_table(con, "follower_samples").join(ids, on="creator_id", how="semi")
+        ids = card["creator_id"]
+        notes = wh.read_creator_rows(con, "notes", ids)
+        comments = wh.read_rows(con, "comments", column="note_id", values=notes["note_id"])
+        samples = wh.read_creator_rows(con, "follower_samples", ids)
     pairs, _ = audience_overlap(comments, notes, samples)
     result = recommend_portfolio(
         card, brief, overlap_pairs=pairs, max_result_share=config.max_result_share,

@@ -19,6 +19,7 @@ from kol_vetting.scorecard import (
     DECISION_LABELS,
     CandidateRequest,
     build_scorecard,
+    evidence_ids,
     evidence_table,
     request_from_record,
     select_candidates,
@@ -120,8 +121,11 @@ def scorecard(context: dg.AssetExecutionContext, warehouse: WarehouseResource, b
         signals = _read_signals(con, brief.name)
         as_of = request.as_of_time or data_as_of(con)
         card = build_scorecard(brief, creators, up_to(notes, "published_at", request.as_of_time), signals, as_of=as_of, request=request)
-        comments = wh.read_table(con, "comments")
-        evidence = evidence_table(card, signals, notes, comments, wh.read_table(con, "follower_samples"))
+        # only the comments and followers the evidence names leave DuckDB
+        wanted = evidence_ids(card, signals)
+        comments = wh.read_rows(con, "comments", column="comment_id", values=wanted)
+        samples = wh.read_rows(con, "follower_samples", column="follower_id", values=wanted)
+        evidence = evidence_table(card, signals, notes, comments, samples)
         wh.replace_partition(con, {"scorecard": card, "scorecard_evidence": evidence}, column="brief", value=brief.name)
     counts = card.group_by("decision").len()
     by_decision = {DECISION_LABELS[d]: n for d, n in counts.iter_rows()}

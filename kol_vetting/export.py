@@ -1101,11 +1101,13 @@ class _Plotter:
         """Follower count per day (columns date, follower_count) as a line, or None without data."""
         if history is None or history.height == 0:
             return None
-        h = history.drop_nulls(["date", "follower_count"]).sort("date")
-        if h.height == 0:
+        h = history.drop_nulls(["date", "follower_count"]).sort("date").select(**_FOLLOWER_XY)
+        return self.followers_xy(h.get_column("x").to_numpy(), h.get_column("y").to_numpy())
+
+    def followers_xy(self, x: Any, y: Any) -> str | None:
+        """:meth:`followers` from arrays: x = days since 1970 (ascending), y = followers."""
+        if len(x) == 0:
             return None
-        x = h.get_column("date").cast(pl.Date).cast(pl.Int32).cast(pl.Float64).to_numpy()
-        y = h.get_column("follower_count").cast(pl.Float64).to_numpy()
         parts, sx, sy = self._frame(*self._limits(x, y, zero_based=False))
         parts.append(
             f'<polyline fill="none" stroke="{self.COLOURS["line"]}" stroke-width="1.4" '
@@ -1117,22 +1119,15 @@ class _Plotter:
         """Likes + collects + comments per note over publication time; sponsored notes highlighted."""
         if notes is None or notes.height == 0:
             return None
-        n = notes.filter(pl.col("published_at").is_not_null())
-        if n.height == 0:
-            return None
-        n = n.select(
-            (pl.col("published_at").cast(pl.Datetime("us")).cast(pl.Int64) / 86_400e6).alias("x"),
-            (
-                pl.col("likes").fill_null(0)
-                + pl.col("collects").fill_null(0)
-                + pl.col("comments").fill_null(0)
-            )
-            .cast(pl.Float64)
-            .alias("y"),
-            pl.col("platform_sponsor_label").cast(pl.Boolean).fill_null(False).alias("s"),
+        n = notes.filter(pl.col("published_at").is_not_null()).select(**_ENGAGEMENT_XYS)
+        return self.engagement_xy(
+            n.get_column("x").to_numpy(), n.get_column("y").to_numpy(), n.get_column("s").to_numpy()
         )
-        x, y = n.get_column("x").to_numpy(), n.get_column("y").to_numpy()
-        mask = n.get_column("s").to_numpy()
+
+    def engagement_xy(self, x: Any, y: Any, mask: Any) -> str | None:
+        """:meth:`engagement` from arrays: x = days since 1970, y = engagements, mask = sponsored."""
+        if len(x) == 0:
+            return None
         parts, sx, sy = self._frame(*self._limits(x, y, zero_based=True))
         for label, sel, shape in (("organic", ~mask, "dot"), ("sponsored", mask, "diamond")):
             if not sel.any():
@@ -1149,6 +1144,20 @@ class _Plotter:
                      f'<path fill="{self.COLOURS["sponsored"]}" d="M{self._L + 70} 6.5l3.5 3.5l-3.5 3.5l-3.5-3.5z"/>'
                      f'<text x="{self._L + 77}" y="13">sponsored (label)</text>')
         return self._b64(parts)
+
+
+#: The dossier plots' coordinates, as expressions (per creator or for all creators at once).
+_FOLLOWER_XY = {
+    "x": pl.col("date").cast(pl.Date).cast(pl.Int32).cast(pl.Float64),
+    "y": pl.col("follower_count").cast(pl.Float64),
+}
+_ENGAGEMENT_XYS = {
+    "x": pl.col("published_at").cast(pl.Datetime("us")).cast(pl.Int64) / 86_400e6,
+    "y": (pl.col("likes").fill_null(0) + pl.col("collects").fill_null(0) + pl.col("comments").fill_null(0)).cast(
+        pl.Float64
+    ),
+    "s": pl.col("platform_sponsor_label").cast(pl.Boolean).fill_null(False),
+}
 
 
 def _nice_ticks(lo: float, hi: float, target: int = 3) -> list[float]:
@@ -1176,19 +1185,38 @@ def _si_tick(v: float) -> str:
     return f"{v:g}"
 
 
-def _by_creator(
-    frame: pl.DataFrame | None, ids: Sequence[str], columns: Sequence[str]
-) -> dict[str, pl.DataFrame]:
-    """Split a table by creator_id once (not one filter per creator), keeping only ``ids``."""
-    if frame is None or frame.height == 0 or "creator_id" not in frame.columns:
+def _arrays_by_creator(
+    frame: pl.DataFrame | None,
+    ids: Sequence[str],
+    columns: Sequence[str],
+    xy: Mapping[str, pl.Expr],
+    *,
+    optional: Sequence[str] = (),
+    sort_by: Sequence[str] = (),
+) -> dict[str, tuple[Any, ...]]:
+    """creator_id -> the plot arrays (``xy`` evaluated) of that creator's rows, for ``ids``.
+
+    One vectorized pass for all creators (rows with a null in ``columns`` dropped, ``optional``
+    columns the table lacks added as nulls, a stable sort by creator then ``sort_by``), then
+    numpy slices per creator: no per-creator query. Within a creator, rows keep their table
+    order (or ``sort_by`` order), as the per-frame plot methods see them. A table without
+    ``columns`` gives no plots.
+    """
+    if frame is None or frame.height == 0 or not {"creator_id", *columns} <= set(frame.columns):
         return {}
-    cols = ["creator_id", *[c for c in columns if c in frame.columns]]
-    missing = [c for c in columns if c not in frame.columns]
-    f = frame.select(cols).filter(pl.col("creator_id").is_in(list(ids)))
-    if missing:
-        f = f.with_columns([pl.lit(None).alias(c) for c in missing])
+    f = frame.filter(pl.col("creator_id").is_in(list(ids))).drop_nulls(list(columns))
+    f = f.with_columns([pl.lit(None).alias(c) for c in optional if c not in f.columns])
+    f = f.sort(["creator_id", *sort_by], maintain_order=True).select("creator_id", **xy)
+    if f.height == 0:
+        return {}
+    runs = f.select(pl.col("creator_id").rle_id().alias("r")).with_row_index("i").group_by("r", maintain_order=True).agg(
+        pl.col("i").first().alias("start"), pl.len().alias("n")
+    )
+    who = f.get_column("creator_id").gather(runs.get_column("start")).to_list()
+    cols = [f.get_column(c).to_numpy() for c in xy]
     return {
-        k[0]: v for k, v in f.partition_by("creator_id", as_dict=True, maintain_order=False).items()
+        cid: tuple(a[start : start + n] for a in cols)
+        for cid, start, n in zip(who, runs.get_column("start").to_list(), runs.get_column("n").to_list(), strict=True)
     }
 
 
@@ -1215,9 +1243,10 @@ def write_dossiers(
     files = {cid: dossier_filename(cid) for cid in ids}
     th = brief.scorecard_config().thresholds
     root = folder.resolve()
-    history = _by_creator(follower_history, ids, ["date", "follower_count"])
-    note_parts = _by_creator(
-        notes, ids, ["published_at", "likes", "collects", "comments", "platform_sponsor_label"]
+    history = _arrays_by_creator(follower_history, ids, ["date", "follower_count"], _FOLLOWER_XY, sort_by=["date"])
+    note_parts = _arrays_by_creator(
+        notes, ids, ["published_at"], _ENGAGEMENT_XYS,
+        optional=["likes", "collects", "comments", "platform_sponsor_label"],
     )
     evidence = {
         k[0]: v.to_dicts()
@@ -1230,9 +1259,10 @@ def write_dossiers(
         cid = row["creator_id"]
         plots = {"followers": None, "engagement": None}
         if plotter is not None:
+            fx, ex = history.get(cid), note_parts.get(cid)
             plots = {
-                "followers": plotter.followers(history.get(cid)),
-                "engagement": plotter.engagement(note_parts.get(cid)),
+                "followers": plotter.followers_xy(*fx) if fx else None,
+                "engagement": plotter.engagement_xy(*ex) if ex else None,
             }
         target = (folder / files[cid]).resolve()
         if target.parent != root:  # belt and braces: dossier_filename already prevents this

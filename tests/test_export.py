@@ -395,3 +395,37 @@ def test_inputs_of_another_brief_or_duplicated_are_refused(tmp_path, small):
     with pytest.raises(ValueError, match="several rows"):
         ex.export_scorecard(pl.concat([sc, sc.head(1)]), ev, _brief(), tmp_path / "x")
     assert not (tmp_path / "x").exists()
+
+
+def test_dossier_plots_drawn_for_all_creators_at_once_equal_per_creator_plots(tmp_path):
+    # write_dossiers builds every creator's plot arrays in one pass; each dossier must carry
+    # exactly the plot the per-creator methods draw from that creator's rows (shuffled rows,
+    # nulls, a notes table without some columns, a creator without data).
+    rows = [_row(c, "approve", 10.0) for c in ("a", "b", "c")]
+    sc = _scorecard(rows)
+    days = [dt.date(2024, 4, 1) + dt.timedelta(days=i) for i in range(12)]
+    history = pl.DataFrame({
+        "creator_id": ["a"] * 12 + ["b"] * 12,
+        "date": days[::-1] + days,
+        "follower_count": [1000 + 37 * i for i in range(12)] + [None, *[5000 - 11 * i for i in range(11)]],
+    }).sample(fraction=1.0, shuffle=True, seed=1)
+    notes = pl.DataFrame({
+        "creator_id": ["b", "a", "b", "a", "a", "b"],
+        "published_at": [AS_OF - dt.timedelta(days=d) for d in (3, 9, 1, 4, 30, 2)],
+        "likes": [10, 900, None, 40, 7, 300],
+        "platform_sponsor_label": [True, None, False, True, False, False],
+    }).with_columns(pl.when(pl.col("likes") == 7).then(None).otherwise(pl.col("published_at")).alias("published_at"))
+    ex.write_dossiers(tmp_path, sc, _evidence([]), _brief(), follower_history=history, notes=notes)
+    plotter = ex._Plotter()
+    for cid in ("a", "b", "c"):
+        page = (tmp_path / ex.dossier_filename(cid)).read_text(encoding="utf-8")
+        want = [
+            plotter.followers(history.filter(pl.col("creator_id") == cid)),
+            # a missing count column counts as 0 (as null counts do)
+            plotter.engagement(notes.filter(pl.col("creator_id") == cid).with_columns(
+                pl.lit(None).alias("collects"), pl.lit(None).alias("comments"))),
+        ]
+        got = [b64 for b64 in want if b64 is not None and f"base64,{b64}" in page]
+        assert got == [b64 for b64 in want if b64 is not None]
+        assert page.count("data:image/svg+xml;base64,") == len(got)
+    assert (tmp_path / ex.dossier_filename("c")).read_text(encoding="utf-8").count("base64,") == 0

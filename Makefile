@@ -11,7 +11,7 @@ DEMO_CREATORS ?= 300
 DEMO_SEED ?= 7
 DEMO_DIR ?= data/demo_world
 
-.PHONY: install browser demo test ui bench bench-demo sharded lock audit clean
+.PHONY: install browser demo test lint ui bench bench-demo sharded lock audit clean
 
 $(BIN)/.installed: pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,8 +35,12 @@ demo: install
 	@echo "Exports:    $(CURDIR)/exports/<brief>/scorecard.xlsx and dossiers/index.html"
 
 ## The whole test suite.
-test: install browser
+test: install browser lint
 	$(BIN)/python -m pytest
+
+## Static checks (ruff, configured in pyproject.toml); part of `make test`.
+lint: install
+	$(BIN)/ruff check .
 
 ## The Dagster UI on 127.0.0.1:3000 with the project loaded.
 ui: install

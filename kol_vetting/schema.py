@@ -17,7 +17,7 @@ import datetime as dt
 import types
 import typing
 from dataclasses import dataclass
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,19 +48,19 @@ class Creator(_Row):
 
     creator_id: str = Field(min_length=1, description="Stable platform id of the creator (XHS user_id).")
     platform: str = Field("xiaohongshu", description="Platform: xiaohongshu, weibo, douyin, instagram or tiktok.")
-    handle: Optional[str] = Field(None, description="Public handle / red id (小红书号).")
-    display_name: Optional[str] = Field(None, description="Nickname shown on the profile.")
-    bio: Optional[str] = Field(None, description="Profile description.")
-    category: Optional[str] = Field(None, description="Main content category (beauty, food, travel, ...).")
-    location: Optional[str] = Field(None, description="IP location or city shown on the profile.")
-    follower_count: Optional[NonNegInt] = Field(
+    handle: str | None = Field(None, description="Public handle / red id (小红书号).")
+    display_name: str | None = Field(None, description="Nickname shown on the profile.")
+    bio: str | None = Field(None, description="Profile description.")
+    category: str | None = Field(None, description="Main content category (beauty, food, travel, ...).")
+    location: str | None = Field(None, description="IP location or city shown on the profile.")
+    follower_count: NonNegInt | None = Field(
         None, description="Followers (粉丝) at capture time; unknown for authors seen only in notes (tier then 'not assessed')."
     )
-    following_count: Optional[NonNegInt] = Field(None, description="Accounts the creator follows (关注).")
-    note_count: Optional[NonNegInt] = Field(None, description="Notes published, as shown on the profile.")
-    verified: Optional[bool] = Field(None, description="Platform verification badge.")
-    quoted_price: Optional[float] = Field(None, ge=0, description="Quoted price for one sponsored note.")
-    currency: Optional[str] = Field(None, description="Currency of quoted_price (ISO 4217, default CNY).")
+    following_count: NonNegInt | None = Field(None, description="Accounts the creator follows (关注).")
+    note_count: NonNegInt | None = Field(None, description="Notes published, as shown on the profile.")
+    verified: bool | None = Field(None, description="Platform verification badge.")
+    quoted_price: float | None = Field(None, ge=0, description="Quoted price for one sponsored note.")
+    currency: str | None = Field(None, description="Currency of quoted_price (ISO 4217, default CNY).")
     captured_at: dt.datetime = Field(description="When this profile was captured (UTC). Latest capture wins.")
 
 
@@ -78,19 +78,19 @@ class Note(_Row):
     note_id: str = Field(min_length=1, description="Platform id of the note.")
     creator_id: str = Field(min_length=1, description="Author of the note.")
     published_at: dt.datetime = Field(description="Publication time (UTC).")
-    title: Optional[str] = Field(None, description="Title, as written (may be empty).")
-    body: Optional[str] = Field(None, description="Body text (desc), as written.")
-    tags: Optional[list[str]] = Field(None, description="Hashtags without the leading '#'.")
-    note_type: Optional[str] = Field(None, description="normal (image) or video.")
+    title: str | None = Field(None, description="Title, as written (may be empty).")
+    body: str | None = Field(None, description="Body text (desc), as written.")
+    tags: list[str] | None = Field(None, description="Hashtags without the leading '#'.")
+    note_type: str | None = Field(None, description="normal (image) or video.")
     likes: NonNegInt = Field(description="Likes (点赞) at capture time.")
-    collects: Optional[NonNegInt] = Field(None, description="Collects (收藏).")
-    comments: Optional[NonNegInt] = Field(None, description="Comment count shown on the note.")
-    shares: Optional[NonNegInt] = Field(None, description="Shares.")
-    platform_sponsor_label: Optional[bool] = Field(
+    collects: NonNegInt | None = Field(None, description="Collects (收藏).")
+    comments: NonNegInt | None = Field(None, description="Comment count shown on the note.")
+    shares: NonNegInt | None = Field(None, description="Shares.")
+    platform_sponsor_label: bool | None = Field(
         None, description="True when the platform shows its paid-partnership label (蒲公英 / brand partner)."
     )
-    url: Optional[str] = Field(None, description="Link to the note.")
-    captured_at: Optional[dt.datetime] = Field(None, description="When the counts were captured (UTC).")
+    url: str | None = Field(None, description="Link to the note.")
+    captured_at: dt.datetime | None = Field(None, description="When the counts were captured (UTC).")
 
 
 class Comment(_Row):
@@ -98,12 +98,12 @@ class Comment(_Row):
 
     comment_id: str = Field(min_length=1, description="Platform id of the comment.")
     note_id: str = Field(min_length=1, description="Note the comment is under.")
-    commenter_id: Optional[str] = Field(None, description="Account that wrote it (pseudonymised in exports).")
-    commenter_name: Optional[str] = Field(None, description="Nickname of the commenter, as shown.")
+    commenter_id: str | None = Field(None, description="Account that wrote it (pseudonymised in exports).")
+    commenter_name: str | None = Field(None, description="Nickname of the commenter, as shown.")
     created_at: dt.datetime = Field(description="When the comment was written (UTC).")
-    text: Optional[str] = Field(None, description="Comment text, emoji codes like [赞R] kept as written.")
-    likes: Optional[NonNegInt] = Field(None, description="Likes on the comment.")
-    parent_comment_id: Optional[str] = Field(None, description="Comment this one replies to, if any.")
+    text: str | None = Field(None, description="Comment text, emoji codes like [赞R] kept as written.")
+    likes: NonNegInt | None = Field(None, description="Likes on the comment.")
+    parent_comment_id: str | None = Field(None, description="Comment this one replies to, if any.")
 
 
 class FollowerSample(_Row):
@@ -111,13 +111,13 @@ class FollowerSample(_Row):
 
     creator_id: str = Field(min_length=1, description="Creator being followed.")
     follower_id: str = Field(min_length=1, description="Id of the follower account.")
-    username: Optional[str] = Field(None, description="Nickname of the follower (e.g. 小红薯6A3F21).")
-    has_avatar: Optional[bool] = Field(None, description="False when the account shows the default avatar.")
-    bio_length: Optional[NonNegInt] = Field(None, description="Characters in the follower's bio.")
+    username: str | None = Field(None, description="Nickname of the follower (e.g. 小红薯6A3F21).")
+    has_avatar: bool | None = Field(None, description="False when the account shows the default avatar.")
+    bio_length: NonNegInt | None = Field(None, description="Characters in the follower's bio.")
     follower_count: NonNegInt = Field(description="Followers of the follower account.")
     following_count: NonNegInt = Field(description="Accounts the follower follows.")
     note_count: NonNegInt = Field(description="Notes the follower published.")
-    created_at: Optional[dt.datetime] = Field(None, description="Account creation time, where known (UTC).")
+    created_at: dt.datetime | None = Field(None, description="Account creation time, where known (UTC).")
 
 
 class Partner(_Row):
@@ -126,7 +126,7 @@ class Partner(_Row):
     creator_id: str = Field(min_length=1, description="The partner creator.")
     brand: str = Field(min_length=1, description="Brand that contracted the creator.")
     contract_start: dt.date = Field(description="First day of the contract.")
-    contract_end: Optional[dt.date] = Field(None, description="Last day, if fixed.")
+    contract_end: dt.date | None = Field(None, description="Last day, if fixed.")
     status: str = Field("active", description="active, paused, ended or prospect.")
 
 
@@ -136,10 +136,10 @@ class GroundTruth(_Row):
     creator_id: str = Field(description="Creator the plant concerns.")
     kind: str = Field(description="What was planted, e.g. bought_followers_step, undisclosed_ad, viral_lookalike.")
     is_anomaly: bool = Field(description="False for honest look-alikes that must NOT be flagged.")
-    start: Optional[dt.datetime] = Field(None, description="Start of the planted window (UTC).")
-    end: Optional[dt.datetime] = Field(None, description="End of the planted window (UTC).")
+    start: dt.datetime | None = Field(None, description="Start of the planted window (UTC).")
+    end: dt.datetime | None = Field(None, description="End of the planted window (UTC).")
     affected_ids: list[str] = Field(default_factory=list, description="Note, comment or follower ids affected.")
-    detail: Optional[str] = Field(None, description="Free-text description of the plant.")
+    detail: str | None = Field(None, description="Free-text description of the plant.")
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ class TableSpec:
     key: tuple[str, ...]
     description: str
     # Column used to pick the surviving row among duplicates of a key (latest wins).
-    recency: Optional[str] = None
+    recency: str | None = None
     # Timestamp columns that may not lie in the future (relative to ingest time).
     not_future: tuple[str, ...] = ()
 

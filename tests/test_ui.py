@@ -79,7 +79,8 @@ def webserver(tmp_path_factory, small_world):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),
+        # the server must die on SIGTERM even if pytest's handlers were inherited
+        preexec_fn=lambda: (signal.signal(signal.SIGINT, signal.SIG_DFL), signal.signal(signal.SIGTERM, signal.SIG_DFL)),  # noqa: PLW1509
     )
     try:
         _prepare_warehouse(small_world, home / "w.duckdb")  # while the server starts
@@ -92,7 +93,7 @@ def webserver(tmp_path_factory, small_world):
                 if nodes:
                     location = nodes[0]["location"]["name"], nodes[0]["name"]
                     break
-            except Exception:
+            except (OSError, ValueError, KeyError, TypeError):  # not serving yet
                 pass
             time.sleep(1)
         assert location, "dg dev did not serve the code location within 120 s"
@@ -126,7 +127,7 @@ def _launch_and_wait(port: int, params: dict, timeout: float = 240) -> tuple[str
 
 
 def test_webserver_binds_loopback_and_lists_the_project_assets(webserver):
-    port, (location, repo), _ = webserver
+    port, (location, _repo), _ = webserver
     data = _graphql(port, "{ assetNodes { assetKey { path } groupName description } }")
     keys = {"/".join(n["assetKey"]["path"]): n for n in data["assetNodes"]}
     assert {"creators", "notes", "comments", "follower_samples", "quarantine", "scorecard"} <= set(keys)

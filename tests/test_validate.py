@@ -91,7 +91,7 @@ def test_latest_capture_wins_among_duplicates():
 
 def test_missing_required_column_quarantines_every_row():
     raw = pl.DataFrame({"note_id": ["n1", "n2"], "creator_id": ["c", "c"], "likes": [1, 2]})
-    accepted, quarantined, report = validate_table("notes", raw, now=NOW)
+    accepted, quarantined, _report = validate_table("notes", raw, now=NOW)
     assert accepted.height == 0 and quarantined.height == 2
     assert quarantined["reason"].str.contains("published_at").all()
 
